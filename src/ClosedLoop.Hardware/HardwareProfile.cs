@@ -1,0 +1,285 @@
+using ClosedLoop.Core;
+
+namespace ClosedLoop.Hardware;
+
+/// <summary>
+/// A rig described in a YAML hardware profile: which DAQ backend, what the imaging path produces, the simulated
+/// preparation (for dry runs) and the stimulators with their safety limits. Every range lives in the
+/// <c>Validate</c> methods here; the loader adds the file and line to their errors.
+/// Units are in the names and SI-derived (Hz, s, ms, mW, px).
+/// </summary>
+public sealed class HardwareProfile
+{
+    /// <summary>Short name of the rig.</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>Free text for people.</summary>
+    public string? Description { get; set; }
+
+    /// <summary>File the profile was read from ("builtin:..." for embedded ones).</summary>
+    public string SourcePath { get; set; } = "";
+
+    /// <summary>The acquisition backend.</summary>
+    public DaqProfile Daq { get; set; } = new();
+
+    /// <summary>What the imaging path delivers.</summary>
+    public ImagingProfile Imaging { get; set; } = new();
+
+    /// <summary>The simulated preparation; required when <see cref="DaqProfile.Backend"/> is <c>simulated</c>.</summary>
+    public SimulationProfile? Simulation { get; set; }
+
+    /// <summary>Stimulators, each with its own safety limits.</summary>
+    public List<StimulatorProfile> Stimulators { get; set; } = new();
+
+    /// <summary>Checks every value and the consistency between sections.</summary>
+    public void Validate()
+    {
+        Check.NotEmpty("name", Name);
+        Daq.Validate();
+        Imaging.Validate();
+        if (Daq.Backend == DaqBackend.Simulated)
+        {
+            if (Simulation is null) throw new SettingException("simulation", null, "present when daq.backend is 'simulated'");
+            Simulation.Validate(Imaging);
+        }
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < Stimulators.Count; i++)
+        {
+            Stimulators[i].Validate($"stimulators[{i}]");
+            if (!names.Add(Stimulators[i].Name))
+                throw new SettingException($"stimulators[{i}].name", Stimulators[i].Name, "unique among the profile's stimulators");
+        }
+    }
+
+    /// <summary>The stimulator with this name, or null.</summary>
+    public StimulatorProfile? FindStimulator(string name) => Stimulators.FirstOrDefault(s => s.Name == name);
+}
+
+/// <summary>Which acquisition backend drives the rig.</summary>
+public enum DaqBackend
+{
+    /// <summary>firmware-sim: simulated DAQ timing and a virtual preparation.</summary>
+    Simulated,
+    /// <summary>National Instruments hardware through the NI-DAQmx C API.</summary>
+    NiDaqmx,
+}
+
+/// <summary>The acquisition backend section.</summary>
+public sealed class DaqProfile
+{
+    /// <summary><c>simulated</c> or <c>nidaqmx</c>.</summary>
+    public DaqBackend Backend { get; set; } = DaqBackend.Simulated;
+
+    /// <summary>Device name as the driver knows it (e.g. <c>Dev1</c>); unused by the simulated backend.</summary>
+    public string? Device { get; set; }
+
+    /// <summary>Checks the section.</summary>
+    public void Validate()
+    {
+        if (Backend == DaqBackend.NiDaqmx) Check.NotEmpty("daq.device", Device);
+    }
+}
+
+/// <summary>What the imaging path delivers to the fast loop.</summary>
+public sealed class ImagingProfile
+{
+    /// <summary>Pixels per line (fast axis).</summary>
+    public int WidthPx { get; set; } = 512;
+
+    /// <summary>Lines per frame (slow axis).</summary>
+    public int HeightPx { get; set; } = 512;
+
+    /// <summary>Frames per second.</summary>
+    public double FrameRateHz { get; set; } = 30;
+
+    /// <summary>Edge length of one pixel at the sample, in µm (for stimulation spot sizes and reports).</summary>
+    public double PixelSizeUm { get; set; } = 1.0;
+
+    /// <summary>Checks the section.</summary>
+    public void Validate()
+    {
+        Check.InRange("imaging.widthPx", WidthPx, 8, 4096);
+        Check.InRange("imaging.heightPx", HeightPx, 8, 4096);
+        Check.InRange("imaging.frameRateHz", FrameRateHz, 0.1, 1000);
+        Check.InRange("imaging.pixelSizeUm", PixelSizeUm, 0.01, 100);
+    }
+}
+
+/// <summary>How a simulated rig paces its frames.</summary>
+public enum SimulationPacing
+{
+    /// <summary>Frames come at the profile's frame rate on the host clock, as on a real rig.</summary>
+    Realtime,
+    /// <summary>Each frame is produced as soon as the loop has finished the previous one; the sample clock still
+    /// advances by one frame period per frame, so protocols behave as in real time.</summary>
+    Fast,
+}
+
+/// <summary>The simulated preparation of a dry run (firmware-sim).</summary>
+public sealed class SimulationProfile
+{
+    /// <summary>Real-time or as-fast-as-possible pacing (the command line can override it).</summary>
+    public SimulationPacing Pacing { get; set; } = SimulationPacing.Realtime;
+
+    /// <summary>Seed of every random draw; the same seed gives the same movie and the same spikes.</summary>
+    public int Seed { get; set; } = 1;
+
+    /// <summary>The virtual tissue.</summary>
+    public TissueProfile Tissue { get; set; } = new();
+
+    /// <summary>Checks the section against the imaging size.</summary>
+    public void Validate(ImagingProfile imaging) => Tissue.Validate(imaging);
+}
+
+/// <summary>
+/// A virtual field of view: neuron footprints (human-labelled masks or generated), spiking, a calcium indicator,
+/// neuropil, background and photon shot noise, plus synaptic pathways and an opsin so stimulation has effects.
+/// </summary>
+public sealed class TissueProfile
+{
+    /// <summary><c>builtin:YST_part11</c> (the masks shipped with firmware-sim), a path to a masks JSON file
+    /// (layout of ../shared/data/masks), or <c>generated</c>.</summary>
+    public string Footprints { get; set; } = "builtin:YST_part11";
+
+    /// <summary>Neurons to place when <see cref="Footprints"/> is <c>generated</c>.</summary>
+    public int GeneratedNeuronCount { get; set; } = 300;
+
+    /// <summary>Soma radius of generated neurons, in pixels.</summary>
+    public double NeuronRadiusPx { get; set; } = 5;
+
+    /// <summary>Mean spontaneous firing rate, in Hz (each neuron's rate is drawn around it).</summary>
+    public double SpontaneousRateHz { get; set; } = 0.2;
+
+    /// <summary>Indicator decay time constant, in s (GCaMP6s ≈ 1.0, GCaMP6f ≈ 0.4).</summary>
+    public double IndicatorDecayS { get; set; } = 0.8;
+
+    /// <summary>ΔF/F of one spike at the peak, as a fraction (0.2 = 20 %).</summary>
+    public double DffPerSpike { get; set; } = 0.25;
+
+    /// <summary>Resting brightness of a soma, in photons per pixel per frame.</summary>
+    public double NeuronBaselinePhotons { get; set; } = 60;
+
+    /// <summary>Background (out-of-soma) brightness, in photons per pixel per frame.</summary>
+    public double BackgroundPhotons { get; set; } = 20;
+
+    /// <summary>Amplitude of the slow shared neuropil fluctuation, as a fraction of the background.</summary>
+    public double NeuropilFraction { get; set; } = 0.1;
+
+    /// <summary>Detector counts per photon (the PMT and digitiser gain).</summary>
+    public double CountsPerPhoton { get; set; } = 4;
+
+    /// <summary>Synaptic pathways between neuron groups (by neuron index), so stimulating one group can drive another.</summary>
+    public List<PathwayProfile> Pathways { get; set; } = new();
+
+    /// <summary>The opsin's response to photostimulation.</summary>
+    public OpsinProfile Opsin { get; set; } = new();
+
+    /// <summary>Checks the section.</summary>
+    public void Validate(ImagingProfile imaging)
+    {
+        const string p = "simulation.tissue";
+        Check.NotEmpty($"{p}.footprints", Footprints);
+        Check.InRange($"{p}.generatedNeuronCount", GeneratedNeuronCount, 1, 100_000);
+        Check.InRange($"{p}.neuronRadiusPx", NeuronRadiusPx, 1, Math.Min(imaging.WidthPx, imaging.HeightPx) / 4.0);
+        Check.InRange($"{p}.spontaneousRateHz", SpontaneousRateHz, 0, 50);
+        Check.InRange($"{p}.indicatorDecayS", IndicatorDecayS, 0.02, 10);
+        Check.InRange($"{p}.dffPerSpike", DffPerSpike, 0.001, 10);
+        Check.InRange($"{p}.neuronBaselinePhotons", NeuronBaselinePhotons, 0.01, 1e5);
+        Check.InRange($"{p}.backgroundPhotons", BackgroundPhotons, 0, 1e5);
+        Check.InRange($"{p}.neuropilFraction", NeuropilFraction, 0, 1);
+        Check.InRange($"{p}.countsPerPhoton", CountsPerPhoton, 0.001, 1000);
+        for (int i = 0; i < Pathways.Count; i++) Pathways[i].Validate($"{p}.pathways[{i}]");
+        Opsin.Validate($"{p}.opsin");
+    }
+}
+
+/// <summary>A synaptic pathway: a spike in any <see cref="From"/> neuron makes each <see cref="To"/> neuron fire
+/// with <see cref="Probability"/> after <see cref="DelayS"/>.</summary>
+public sealed class PathwayProfile
+{
+    /// <summary>Presynaptic neuron indices.</summary>
+    public List<int> From { get; set; } = new();
+
+    /// <summary>Postsynaptic neuron indices.</summary>
+    public List<int> To { get; set; } = new();
+
+    /// <summary>Chance that one presynaptic spike makes one postsynaptic neuron fire.</summary>
+    public double Probability { get; set; } = 0.1;
+
+    /// <summary>Delay from the presynaptic to the postsynaptic spike, in s.</summary>
+    public double DelayS { get; set; } = 0.1;
+
+    /// <summary>Checks the pathway.</summary>
+    public void Validate(string path)
+    {
+        if (From.Count == 0) throw new SettingException($"{path}.from", 0, "at least one neuron index");
+        if (To.Count == 0) throw new SettingException($"{path}.to", 0, "at least one neuron index");
+        Check.InRange($"{path}.probability", Probability, 0, 1);
+        Check.InRange($"{path}.delayS", DelayS, 0, 10);
+    }
+}
+
+/// <summary>How neurons respond to light: the chance that one pulse at a given power makes a targeted neuron fire.</summary>
+public sealed class OpsinProfile
+{
+    /// <summary>Power at which a pulse fires a neuron with probability 1 − 1/e, in mW.</summary>
+    public double HalfActivationPowerMw { get; set; } = 5;
+
+    /// <summary>Radius around a stimulation spot within which a soma is driven, in pixels.</summary>
+    public double SpotRadiusPx { get; set; } = 4;
+
+    /// <summary>Delay from the pulse to the evoked spike, in ms.</summary>
+    public double LatencyMs { get; set; } = 5;
+
+    /// <summary>Checks the section.</summary>
+    public void Validate(string path)
+    {
+        Check.InRange($"{path}.halfActivationPowerMw", HalfActivationPowerMw, 0.01, 1000);
+        Check.InRange($"{path}.spotRadiusPx", SpotRadiusPx, 0.5, 100);
+        Check.InRange($"{path}.latencyMs", LatencyMs, 0, 1000);
+    }
+}
+
+/// <summary>Kinds of stimulator.</summary>
+public enum StimulatorKind
+{
+    /// <summary>Photostimulation of spots in the field of view (laser + galvos or SLM).</summary>
+    Optogenetic,
+}
+
+/// <summary>A stimulator and its safety limits. The limits are enforced by the safety interlock for every command
+/// of every protocol; a protocol cannot raise them.</summary>
+public sealed class StimulatorProfile
+{
+    /// <summary>Name protocols refer to.</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>What kind of device it is.</summary>
+    public StimulatorKind Kind { get; set; } = StimulatorKind.Optogenetic;
+
+    /// <summary>Highest power per spot at the sample, in mW.</summary>
+    public double MaxPowerMw { get; set; } = 20;
+
+    /// <summary>Longest single pulse, in ms.</summary>
+    public double MaxPulseWidthMs { get; set; } = 50;
+
+    /// <summary>Most pulses in any one-second window.</summary>
+    public double MaxPulseRateHz { get; set; } = 50;
+
+    /// <summary>Highest fraction of time the output may be on over any one-second window.</summary>
+    public double MaxDutyCycle { get; set; } = 0.2;
+
+    /// <summary>Stimulation is switched off when the fast loop has not finished a frame for this long, in ms.</summary>
+    public double WatchdogTimeoutMs { get; set; } = 250;
+
+    /// <summary>Checks the stimulator's settings; <paramref name="path"/> is its place in the file.</summary>
+    public void Validate(string path)
+    {
+        Check.NotEmpty($"{path}.name", Name);
+        Check.InRange($"{path}.maxPowerMw", MaxPowerMw, 0, 2000);
+        Check.InRange($"{path}.maxPulseWidthMs", MaxPulseWidthMs, 0.001, 10_000);
+        Check.InRange($"{path}.maxPulseRateHz", MaxPulseRateHz, 0.001, 10_000);
+        Check.InRange($"{path}.maxDutyCycle", MaxDutyCycle, 0.0001, 1);
+        Check.InRange($"{path}.watchdogTimeoutMs", WatchdogTimeoutMs, 10, 10_000);
+    }
+}
