@@ -35,7 +35,7 @@ public sealed class FastLoop
     /// <summary>Frames that went through every stage.</summary>
     public long FramesProcessed => Interlocked.Read(ref _processed);
 
-    /// <summary>Frames missing between consecutive processed frames (dropped anywhere upstream).</summary>
+    /// <summary>Frames missing before or between processed frames (dropped anywhere upstream), counted from frame 0.</summary>
     public long FrameIndexGaps => Interlocked.Read(ref _gaps);
 
     /// <summary>Host time the loop last finished a frame or started waiting; a watchdog compares it with now.</summary>
@@ -87,7 +87,7 @@ public sealed class FastLoop
         var exits = frame.StageExitHostNs;
         long start = MonotonicClock.NowNs();
         exits[0] = start;
-        if (_lastIndex >= 0 && frame.FrameIndex > _lastIndex + 1) Interlocked.Add(ref _gaps, frame.FrameIndex - _lastIndex - 1);
+        if (frame.FrameIndex > _lastIndex + 1) Interlocked.Add(ref _gaps, frame.FrameIndex - _lastIndex - 1);
         _lastIndex = frame.FrameIndex;
 
         for (int i = 0; i < _stages.Length; i++)
