@@ -148,6 +148,7 @@ public class HardwareProfileLoaderTests
         var ex = Fails("name: rig\nimaging:\n  widthPx: [64\n  heightPx: 64\n");
 
         Assert.Matches(@"^rig\.yaml:\d+:\d+$", ex.Location!);
+        Assert.Contains("inside a [...] list", ex.Message);
         Assert.Equal("yaml", ex.Setting);
         Assert.Contains("well-formed YAML", ex.Message);
         Assert.DoesNotContain("Idx:", ex.Message);
