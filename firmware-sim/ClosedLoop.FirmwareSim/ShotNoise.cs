@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
 namespace ClosedLoop.FirmwareSim;
 
 /// <summary>
@@ -49,39 +52,85 @@ internal static class ShotNoise
 
     private static double Density(double x) => Math.Exp(-0.5 * x * x) / Math.Sqrt(2 * Math.PI);
 
+    /// <summary>Pixels handled per chunk: the chunk's normal deviates are drawn first, then used by a vectorised pass.</summary>
+    public const int ChunkPixels = 1280;
+
     /// <summary>Draws shot noise on expected photon counts <paramref name="photons"/> plus a shared offset
     /// <paramref name="offsetPhotons"/>, converts to detector counts with <paramref name="countsPerPhoton"/>, rounds and
-    /// clamps to the 16-bit range. Allocation-free.</summary>
-    public static void Sample(ReadOnlySpan<float> photons, float offsetPhotons, float countsPerPhoton, Span<ushort> output, ref SimRandom rng)
+    /// clamps to the 16-bit range. <paramref name="scratch"/> holds at least <see cref="ChunkPixels"/> values.
+    /// Allocation-free.</summary>
+    public static void Sample(ReadOnlySpan<float> photons, float offsetPhotons, float countsPerPhoton, Span<ushort> output,
+        Span<float> scratch, ref SimRandom rng)
     {
         var table = NormalTable;
         var local = rng;
-        ulong bits = 0;
-        int left = 0;
         output = output[..photons.Length];
-        for (int p = 0; p < photons.Length; p++)
+        var z = scratch[..ChunkPixels];
+        const ulong indexMask = (1u << TableBits) - 1;
+        for (int start = 0; start < photons.Length; start += ChunkPixels)
         {
-            float lambda = photons[p] + offsetPhotons;
-            float drawn;
-            if (lambda >= ExactBelowPhotons)
+            int length = Math.Min(ChunkPixels, photons.Length - start);
+            // Normal deviates for the chunk: five 12-bit table indices per 64 random bits.
+            for (int i = 0; i < length; i += 5)
             {
-                if (left == 0) { bits = local.NextUInt64(); left = 5; }
-                float z = table[(int)(bits & ((1u << TableBits) - 1))];
-                bits >>= TableBits;
-                left--;
-                drawn = lambda + MathF.Sqrt(lambda) * z;
+                ulong bits = local.NextUInt64();
+                z[i] = table[(int)(bits & indexMask)];
+                z[i + 1] = table[(int)((bits >> 12) & indexMask)];
+                z[i + 2] = table[(int)((bits >> 24) & indexMask)];
+                z[i + 3] = table[(int)((bits >> 36) & indexMask)];
+                z[i + 4] = table[(int)((bits >> 48) & indexMask)];
             }
-            else if (lambda > 0f)
+            var lambdas = photons.Slice(start, length);
+            var counts = output.Slice(start, length);
+            int p = 0;
+            bool anyDim = false;
+            if (Vector256.IsHardwareAccelerated)
             {
-                drawn = local.NextPoissonSmall(lambda, Math.Exp(-lambda));
+                var offset = Vector256.Create(offsetPhotons);
+                var gain = Vector256.Create(countsPerPhoton);
+                var half = Vector256.Create(0.5f);
+                var max = Vector256.Create(65535f);
+                var exactBelow = Vector256.Create(ExactBelowPhotons);
+                var dim = Vector256<float>.Zero;
+                for (; p <= length - 16; p += 16)
+                {
+                    var l0 = Vector256.Create(lambdas.Slice(p, 8)) + offset;
+                    var l1 = Vector256.Create(lambdas.Slice(p + 8, 8)) + offset;
+                    dim |= Vector256.LessThan(l0, exactBelow) | Vector256.LessThan(l1, exactBelow);
+                    var c0 = Vector256.Max(l0, Vector256<float>.Zero);
+                    var c1 = Vector256.Max(l1, Vector256<float>.Zero);
+                    c0 = (c0 + Vector256.Sqrt(c0) * Vector256.Create(z.Slice(p, 8))) * gain + half;
+                    c1 = (c1 + Vector256.Sqrt(c1) * Vector256.Create(z.Slice(p + 8, 8))) * gain + half;
+                    c0 = Vector256.Min(Vector256.Max(c0, Vector256<float>.Zero), max);
+                    c1 = Vector256.Min(Vector256.Max(c1, Vector256<float>.Zero), max);
+                    Vector256.Narrow(Vector256.ConvertToInt32(c0).AsUInt32(), Vector256.ConvertToInt32(c1).AsUInt32()).CopyTo(counts.Slice(p, 16));
+                }
+                anyDim = dim != Vector256<float>.Zero;
             }
-            else
+            for (; p < length; p++)
+                counts[p] = ToCounts(lambdas[p] + offsetPhotons, z[p], countsPerPhoton, ref local);
+            if (anyDim)
             {
-                drawn = 0f;
+                // Dim pixels were given the normal approximation above; draw them again, exactly.
+                int vectorised = length - length % 16;
+                for (int i = 0; i < vectorised; i++)
+                {
+                    float lambda = lambdas[i] + offsetPhotons;
+                    if (lambda < ExactBelowPhotons) counts[i] = ToCounts(lambda, 0f, countsPerPhoton, ref local);
+                }
             }
-            float counts = drawn * countsPerPhoton + 0.5f;
-            output[p] = counts <= 0f ? (ushort)0 : counts >= 65535f ? ushort.MaxValue : (ushort)counts;
         }
         rng = local;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ushort ToCounts(float lambda, float z, float countsPerPhoton, ref SimRandom rng)
+    {
+        float drawn;
+        if (lambda >= ExactBelowPhotons) drawn = lambda + MathF.Sqrt(lambda) * z;
+        else if (lambda > 0f) drawn = rng.NextPoissonSmall(lambda, Math.Exp(-lambda));
+        else drawn = 0f;
+        float counts = drawn * countsPerPhoton + 0.5f;
+        return counts <= 0f ? (ushort)0 : counts >= 65535f ? ushort.MaxValue : (ushort)counts;
     }
 }

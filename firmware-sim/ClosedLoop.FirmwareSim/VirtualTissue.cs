@@ -47,6 +47,7 @@ public sealed class VirtualTissue
 
     private readonly float[] _staticPhotons;
     private readonly float[] _photons;
+    private readonly float[] _noiseScratch = new float[ShotNoise.ChunkPixels];
     private readonly float[] _rateHz;
     private readonly double[] _spontaneousMean;
     private readonly double[] _spontaneousExp;
@@ -227,7 +228,7 @@ public sealed class VirtualTissue
             var weights = _footprints.WeightsOf(n);
             for (int k = 0; k < pixels.Length; k++) _photons[pixels[k]] += weights[k] * extra;
         }
-        ShotNoise.Sample(_photons, (float)(_neuropilAmplitudePhotons * _neuropil), _countsPerPhoton, frame, ref _rngPhotons);
+        ShotNoise.Sample(_photons, (float)(_neuropilAmplitudePhotons * _neuropil), _countsPerPhoton, frame, _noiseScratch, ref _rngPhotons);
     }
 
     /// <summary>Advances the tissue by one frame without producing pixels (a frame the rig had to drop): spikes,
