@@ -1,0 +1,272 @@
+using System.Globalization;
+using ClosedLoop.Core;
+using ClosedLoop.Hardware;
+
+namespace ClosedLoop.Control;
+
+/// <summary>
+/// The one place where stimulation limits are enforced. Every stimulator of a run is registered here by the
+/// composition root, and protocols only ever get a <see cref="StimulationChannel"/> handle: a command reaches
+/// the device only through <see cref="TryDeliver"/>, which refuses (and logs) anything beyond the profile's
+/// limits: power, pulse width, pulses per second and duty cycle over any one-second window. A watchdog switches
+/// everything off and latches the interlock when the fast loop stops making progress; so does <see cref="Trip"/>.
+/// </summary>
+public sealed class SafetyInterlock : IDisposable
+{
+    private const long WindowNs = 1_000_000_000;
+    private readonly RunEventLog _events;
+    private readonly List<StimulationChannel> _channels = new();
+    private readonly object _gate = new();
+    private Thread? _watchdog;
+    private volatile bool _watchdogStop;
+    private volatile string? _tripReason;
+    private long _delivered;
+    private long _refused;
+
+    /// <summary>Creates an interlock that logs to <paramref name="events"/>.</summary>
+    public SafetyInterlock(RunEventLog events) => _events = events;
+
+    /// <summary>Commands that reached a stimulator.</summary>
+    public long Delivered => Interlocked.Read(ref _delivered);
+
+    /// <summary>Commands refused (limits, or a tripped interlock).</summary>
+    public long Refused => Interlocked.Read(ref _refused);
+
+    /// <summary>True once tripped: every later command is refused for the rest of the run.</summary>
+    public bool IsTripped => _tripReason is not null;
+
+    /// <summary>Why it tripped.</summary>
+    public string? TripReason => _tripReason;
+
+    /// <summary>The registered channels.</summary>
+    public IReadOnlyList<StimulationChannel> Channels => _channels;
+
+    /// <summary>Registers a stimulator with its limits; the returned handle is what protocols use.</summary>
+    public StimulationChannel Register(StimulatorProfile limits, IStimulator stimulator)
+    {
+        limits.Validate($"stimulators.{limits.Name}");
+        lock (_gate)
+        {
+            if (_channels.Any(c => c.Name == limits.Name))
+                throw new SettingException("stimulators", limits.Name, "registered once");
+            var channel = new StimulationChannel(limits, stimulator);
+            _channels.Add(channel);
+            return channel;
+        }
+    }
+
+    /// <summary>The channel registered under <paramref name="name"/>; the error lists the names there are.</summary>
+    public StimulationChannel Find(string name, string setting) =>
+        _channels.FirstOrDefault(c => c.Name == name)
+        ?? throw new SettingException(setting, name, $"one of the profile's stimulators: {string.Join(", ", _channels.Select(c => c.Name))}");
+
+    /// <summary>
+    /// Checks, before a run starts, that a protocol's stimulus could ever pass: power and width within the limits and
+    /// the train alone within the pulse-rate and duty-cycle limits. Throws naming the protocol setting and the limit.
+    /// </summary>
+    public static void CheckTemplate(StimulationChannel channel, in StimulationCommand template, string settingPrefix)
+    {
+        var l = channel.Limits;
+        if (!(template.PowerMw >= 0) || template.PowerMw > l.MaxPowerMw)
+            throw new SettingException($"{settingPrefix}.powerMw", template.PowerMw, $"between 0 and {F(l.MaxPowerMw)} (stimulator '{l.Name}' maxPowerMw)");
+        if (!(template.PulseWidthMs > 0) || template.PulseWidthMs > l.MaxPulseWidthMs)
+            throw new SettingException($"{settingPrefix}.widthMs", template.PulseWidthMs, $"> 0 and at most {F(l.MaxPulseWidthMs)} (stimulator '{l.Name}' maxPulseWidthMs)");
+        if (template.PulseCount < 1)
+            throw new SettingException($"{settingPrefix}.count", template.PulseCount, "at least 1");
+        if (template.PulseCount > 1 && !(template.PulseRateHz > 0))
+            throw new SettingException($"{settingPrefix}.rateHz", template.PulseRateHz, "> 0 for a train of several pulses");
+        if (template.PulseCount > 1 && template.PulseWidthMs >= 1000.0 / template.PulseRateHz)
+            throw new SettingException($"{settingPrefix}.widthMs", template.PulseWidthMs, $"shorter than the pulse period ({F(1000.0 / template.PulseRateHz)} ms at {F(template.PulseRateHz)} Hz)");
+        var probe = new PulseHistory(64);
+        string? reason = Violation(l, probe, template);
+        if (reason is not null) throw new SettingException(settingPrefix, $"{template.PulseCount} pulses of {F(template.PulseWidthMs)} ms at {F(template.PulseRateHz)} Hz", reason);
+    }
+
+    /// <summary>
+    /// Delivers <paramref name="command"/> if it stays within every limit, else refuses it and logs why. Runs on the
+    /// fast loop's thread; allocates only when it logs.
+    /// </summary>
+    public bool TryDeliver(StimulationChannel channel, in StimulationCommand command)
+    {
+        string? reason;
+        lock (_gate)
+        {
+            reason = _tripReason is not null ? $"interlock tripped: {_tripReason}" : Violation(channel.Limits, channel.History, command);
+            if (reason is null)
+            {
+                channel.History.Add(command);
+                channel.Stimulator.Deliver(command);
+                channel.Delivered++;
+            }
+        }
+        if (reason is null)
+        {
+            Interlocked.Increment(ref _delivered);
+            _events.Add(new RunEvent(RunEventKind.Stimulation, command.SampleTimeNs, MonotonicClock.NowNs(), channel.Name,
+                $"{command.PulseCount}×{F(command.PulseWidthMs)} ms at {F(command.PulseRateHz)} Hz, {F(command.PowerMw)} mW on {command.Targets.Count} targets ({command.Targets.Name})",
+                command.PowerMw));
+            return true;
+        }
+        Interlocked.Increment(ref _refused);
+        _events.Add(new RunEvent(RunEventKind.StimulationRefused, command.SampleTimeNs, MonotonicClock.NowNs(), channel.Name, reason, command.PowerMw));
+        return false;
+    }
+
+    /// <summary>Stops any ongoing train on one channel (a protocol ending its stimulation early). Never refused.</summary>
+    public void Stop(StimulationChannel channel) => channel.Stimulator.AllOff();
+
+    /// <summary>Switches every stimulator off and refuses all later commands. Safe from any thread, any number of times.</summary>
+    public void Trip(string reason)
+    {
+        bool first;
+        lock (_gate)
+        {
+            first = _tripReason is null;
+            _tripReason ??= reason;
+        }
+        AllOffQuietly();
+        if (first) _events.Add(new RunEvent(RunEventKind.SafetyOff, 0, MonotonicClock.NowNs(), "interlock", $"tripped: {reason}"));
+    }
+
+    /// <summary>Switches every stimulator off at the end of a run (logged, does not latch).</summary>
+    public void AllOff(string reason)
+    {
+        AllOffQuietly();
+        _events.Add(new RunEvent(RunEventKind.SafetyOff, 0, MonotonicClock.NowNs(), "interlock", reason));
+    }
+
+    /// <summary>Starts a watchdog thread that trips the interlock when <paramref name="lastProgressHostNs"/> is older
+    /// than the smallest <c>watchdogTimeoutMs</c> of the registered stimulators.</summary>
+    public void StartWatchdog(Func<long> lastProgressHostNs)
+    {
+        if (_channels.Count == 0 || _watchdog is not null) return;
+        double timeoutMs = _channels.Min(c => c.Limits.WatchdogTimeoutMs);
+        long timeoutNs = (long)(timeoutMs * 1e6);
+        int pollMs = Math.Max(1, (int)(timeoutMs / 5));
+        _watchdog = new Thread(() =>
+        {
+            while (!_watchdogStop)
+            {
+                Thread.Sleep(pollMs);
+                long last = lastProgressHostNs();
+                long stalledNs = MonotonicClock.NowNs() - last;
+                if (last != 0 && stalledNs > timeoutNs && !IsTripped)
+                    Trip($"fast loop stalled: no frame finished for {F(stalledNs / 1e6)} ms (watchdog limit {F(timeoutMs)} ms)");
+            }
+        }) { Name = "stimulation-watchdog", IsBackground = true, Priority = ThreadPriority.AboveNormal };
+        _watchdog.Start();
+    }
+
+    /// <summary>Stops the watchdog thread.</summary>
+    public void StopWatchdog()
+    {
+        _watchdogStop = true;
+        _watchdog?.Join();
+        _watchdog = null;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        StopWatchdog();
+        AllOffQuietly();
+    }
+
+    private void AllOffQuietly()
+    {
+        foreach (var c in _channels)
+        {
+            try { c.Stimulator.AllOff(); }
+            catch (Exception ex) { _events.Add(new RunEvent(RunEventKind.Fault, 0, MonotonicClock.NowNs(), c.Name, $"could not switch off: {ex.Message}")); }
+        }
+    }
+
+    /// <summary>Why <paramref name="command"/> may not be delivered on top of <paramref name="history"/>, or null.</summary>
+    private static string? Violation(StimulatorProfile l, PulseHistory history, in StimulationCommand command)
+    {
+        if (!(command.PowerMw >= 0) || command.PowerMw > l.MaxPowerMw)
+            return $"power {F(command.PowerMw)} mW exceeds maxPowerMw {F(l.MaxPowerMw)} of '{l.Name}'";
+        if (!(command.PulseWidthMs > 0) || command.PulseWidthMs > l.MaxPulseWidthMs)
+            return $"pulse width {F(command.PulseWidthMs)} ms is outside (0, {F(l.MaxPulseWidthMs)}] ms of '{l.Name}'";
+        if (command.PulseCount < 1 || (command.PulseCount > 1 && !(command.PulseRateHz > 0)))
+            return $"train of {command.PulseCount} pulses at {F(command.PulseRateHz)} Hz is not a valid train";
+        long widthNs = (long)(command.PulseWidthMs * 1e6);
+        long periodNs = command.PulseCount > 1 ? (long)(1e9 / command.PulseRateHz) : 0;
+        // Check the one-second window that ends at each new pulse: pulses and on-time from the past and from this train.
+        for (int k = 0; k < command.PulseCount; k++)
+        {
+            long t = command.SampleTimeNs + k * periodNs;
+            long from = t - WindowNs;
+            int pulses = k + 1;
+            long onNs = (k + 1) * widthNs;
+            for (int j = 0; j < k; j++)
+                if (command.SampleTimeNs + j * periodNs <= from) { pulses--; onNs -= widthNs; }
+            history.CountSince(from, t, out int pastPulses, out long pastOnNs);
+            pulses += pastPulses;
+            onNs += pastOnNs;
+            if (pulses > l.MaxPulseRateHz)
+                return $"{pulses} pulses within one second exceed maxPulseRateHz {F(l.MaxPulseRateHz)} of '{l.Name}'";
+            if (onNs > l.MaxDutyCycle * WindowNs)
+                return $"output on for {F(onNs / 1e6)} ms within one second exceeds maxDutyCycle {F(l.MaxDutyCycle)} of '{l.Name}'";
+        }
+        return null;
+    }
+
+    internal static string F(double v) => v.ToString("0.###", CultureInfo.InvariantCulture);
+}
+
+/// <summary>A registered stimulator as protocols see it: a name and its limits, never the device itself.</summary>
+public sealed class StimulationChannel
+{
+    internal StimulationChannel(StimulatorProfile limits, IStimulator stimulator)
+    {
+        Limits = limits;
+        Stimulator = stimulator;
+    }
+
+    /// <summary>Stimulator name.</summary>
+    public string Name => Limits.Name;
+
+    /// <summary>The limits the interlock enforces on this channel.</summary>
+    public StimulatorProfile Limits { get; }
+
+    /// <summary>Commands delivered on this channel.</summary>
+    public long Delivered { get; internal set; }
+
+    internal IStimulator Stimulator { get; }
+
+    internal PulseHistory History { get; } = new(4096);
+}
+
+/// <summary>Start times and widths of recent pulses (ring buffer; pulses older than the checks need fall out).</summary>
+internal sealed class PulseHistory(int capacity)
+{
+    private readonly long[] _startNs = new long[capacity];
+    private readonly long[] _widthNs = new long[capacity];
+    private int _next;
+    private int _count;
+
+    public void Add(in StimulationCommand c)
+    {
+        long widthNs = (long)(c.PulseWidthMs * 1e6);
+        long periodNs = c.PulseCount > 1 ? (long)(1e9 / c.PulseRateHz) : 0;
+        for (int k = 0; k < c.PulseCount; k++)
+        {
+            _startNs[_next] = c.SampleTimeNs + k * periodNs;
+            _widthNs[_next] = widthNs;
+            _next = (_next + 1) % _startNs.Length;
+            if (_count < _startNs.Length) _count++;
+        }
+    }
+
+    /// <summary>Pulses starting in (<paramref name="fromNs"/>, <paramref name="toNs"/>] and their summed width.</summary>
+    public void CountSince(long fromNs, long toNs, out int pulses, out long onNs)
+    {
+        pulses = 0; onNs = 0;
+        for (int i = 0; i < _count; i++)
+        {
+            long s = _startNs[i];
+            if (s > fromNs && s <= toNs) { pulses++; onNs += _widthNs[i]; }
+        }
+    }
+}

@@ -1,0 +1,243 @@
+using ClosedLoop.Core;
+
+namespace ClosedLoop.Control;
+
+/// <summary>Settings of <see cref="StimulusAvoidanceProtocol"/>, read once when the run starts.</summary>
+public sealed class StimulusAvoidanceSettings : IStageSettings
+{
+    /// <summary>Stimulator (profile name) that delivers the stimulus.</summary>
+    public string Stimulator { get; set; } = "";
+
+    /// <summary>Unit group whose positions are stimulated (the "sensory" group).</summary>
+    public string Targets { get; set; } = "";
+
+    /// <summary>Detector whose pattern is the wanted response (watching the "motor" group).</summary>
+    public string Detector { get; set; } = "";
+
+    /// <summary>Stimuli per second while a trial runs (Shahaf &amp; Marom used 0.3–1 Hz).</summary>
+    public double StimulusRateHz { get; set; } = 1;
+
+    /// <summary>Start of the response window after each stimulus, in s.</summary>
+    public double ResponseWindowStartS { get; set; } = 0.1;
+
+    /// <summary>End of the response window after each stimulus, in s.</summary>
+    public double ResponseWindowEndS { get; set; } = 0.8;
+
+    /// <summary>Pause without stimulation after a trial ends, in s.</summary>
+    public double PauseS { get; set; } = 3;
+
+    /// <summary>A trial without the response ends (timed out) after this long, in s.</summary>
+    public double MaxTrialS { get; set; } = 30;
+
+    /// <summary>Trials to run; the run ends after the last pause. 0 = until the run's duration is over.</summary>
+    public int Trials { get; set; } = 10;
+
+    /// <summary>Power per target, in mW.</summary>
+    public double PowerMw { get; set; } = 8;
+
+    /// <summary>Width of each pulse, in ms.</summary>
+    public double PulseWidthMs { get; set; } = 10;
+
+    /// <summary>Pulses per stimulus.</summary>
+    public int PulseCount { get; set; } = 5;
+
+    /// <summary>Pulse rate within a stimulus, in Hz.</summary>
+    public double PulseRateHz { get; set; } = 20;
+
+    /// <summary>Where these settings sit in the experiment file, for messages.</summary>
+    public string SettingPath { get; set; } = "protocol";
+
+    /// <inheritdoc />
+    public void Validate()
+    {
+        Check.NotEmpty($"{SettingPath}.stimulator", Stimulator);
+        Check.NotEmpty($"{SettingPath}.targets", Targets);
+        Check.NotEmpty($"{SettingPath}.detector", Detector);
+        Check.InRange($"{SettingPath}.stimulusRateHz", StimulusRateHz, 0.01, 50);
+        Check.InRange($"{SettingPath}.responseWindowS[0]", ResponseWindowStartS, 0, 60);
+        Check.InRange($"{SettingPath}.responseWindowS[1]", ResponseWindowEndS, ResponseWindowStartS + 1e-3, 60);
+        Check.InRange($"{SettingPath}.pauseS", PauseS, 0, 3600);
+        Check.InRange($"{SettingPath}.maxTrialS", MaxTrialS, 1.0 / StimulusRateHz, 86_400);
+        Check.InRange($"{SettingPath}.trials", Trials, 0, 100_000);
+        Check.InRange($"{SettingPath}.pulse.count", PulseCount, 1, 10_000);
+        Check.InRange($"{SettingPath}.pulse.rateHz", PulseRateHz, 0.001, 10_000);
+        Check.InRange($"{SettingPath}.pulse.widthMs", PulseWidthMs, 0.001, 10_000);
+        Check.InRange($"{SettingPath}.pulse.powerMw", PowerMw, 0, 10_000);
+    }
+}
+
+/// <summary>One trial of a stimulus-avoidance run.</summary>
+/// <param name="Index">Trial number, from 1.</param>
+/// <param name="StartS">Sample-clock time the trial's stimulation began, in s.</param>
+/// <param name="EndS">Time it ended (response or time-out), in s.</param>
+/// <param name="Stimuli">Stimuli delivered during the trial.</param>
+/// <param name="Refused">Stimuli the interlock refused during the trial.</param>
+/// <param name="ResponseTimeS">From trial start to the response that stopped stimulation, in s; null when timed out.</param>
+public sealed record TrialRecord(int Index, double StartS, double EndS, int Stimuli, int Refused, double? ResponseTimeS)
+{
+    /// <summary>True when the trial ended without the wanted response.</summary>
+    public bool TimedOut => ResponseTimeS is null;
+}
+
+/// <summary>
+/// Stimulus avoidance in imaging form (Shahaf &amp; Marom 2001): stimulate the target group at a fixed rate; when the
+/// watched detector fires inside the response window after a stimulus, stop stimulating (the network "avoided" the
+/// stimulus), note the response time (trial start → response) and pause; then start the next trial. A trial without
+/// the response ends after <see cref="StimulusAvoidanceSettings.MaxTrialS"/>. All timing is on the sample clock, so
+/// the protocol behaves the same in real time and in an as-fast-as-possible dry run. It decides on every frame; the
+/// decision ("stimulate now" or not) is the last stage of the fast loop.
+/// </summary>
+public sealed class StimulusAvoidanceProtocol : IFastStage
+{
+    private enum State { Idle, Stimulating, Pausing, Done }
+
+    private readonly StimulusAvoidanceSettings _settings;
+    private readonly IPatternDetector _detector;
+    private readonly StimulationTargets _targets;
+    private readonly SafetyInterlock _interlock;
+    private readonly StimulationChannel _channel;
+    private readonly List<TrialRecord> _trials = new(256);
+    private RunContext? _context;
+    private State _state;
+    private long _trialStartNs, _nextStimulusNs, _lastStimulusNs, _pauseEndNs;
+    private long _intervalNs, _windowStartNs, _windowEndNs, _maxTrialNs, _pauseNs;
+    private int _trialIndex, _trialStimuli, _trialRefused;
+
+    /// <summary>Wires the protocol to its detector, its targets and the interlock channel it stimulates through.</summary>
+    public StimulusAvoidanceProtocol(StimulusAvoidanceSettings settings, IPatternDetector detector, StimulationTargets targets,
+        SafetyInterlock interlock, StimulationChannel channel)
+    {
+        settings.Validate();
+        _settings = settings;
+        _detector = detector;
+        _targets = targets;
+        _interlock = interlock;
+        _channel = channel;
+        SafetyInterlock.CheckTemplate(channel, Command(0), $"{settings.SettingPath}.pulse");
+        var probe = Command(0);
+        if (probe.TrainDurationMs >= 1000.0 / settings.StimulusRateHz)
+            throw new SettingException($"{settings.SettingPath}.stimulusRateHz", settings.StimulusRateHz,
+                $"low enough that one stimulus ({probe.TrainDurationMs:0.#} ms) ends before the next begins");
+    }
+
+    /// <inheritdoc />
+    public string Name => "protocol";
+
+    /// <summary>Trials finished so far (a copy).</summary>
+    public IReadOnlyList<TrialRecord> Trials
+    {
+        get { lock (_trials) return _trials.ToArray(); }
+    }
+
+    /// <summary>Current state, for displays.</summary>
+    public string StateName => _state.ToString();
+
+    /// <summary>Stimuli delivered in this run.</summary>
+    public long StimuliDelivered { get; private set; }
+
+    /// <inheritdoc />
+    public void Start(RunContext context)
+    {
+        _context = context;
+        _state = State.Idle;
+        _trialIndex = 0;
+        StimuliDelivered = 0;
+        lock (_trials) _trials.Clear();
+        _intervalNs = (long)Math.Round(1e9 / _settings.StimulusRateHz);
+        _windowStartNs = (long)(_settings.ResponseWindowStartS * 1e9);
+        _windowEndNs = (long)(_settings.ResponseWindowEndS * 1e9);
+        _maxTrialNs = (long)(_settings.MaxTrialS * 1e9);
+        _pauseNs = (long)(_settings.PauseS * 1e9);
+        _lastStimulusNs = long.MinValue;
+    }
+
+    /// <inheritdoc />
+    public void Process(Frame frame)
+    {
+        // "Now" on the sample clock is the end of the frame just analysed: the next stimulus can happen from here on.
+        long now = frame.SampleTimeNs + frame.FramePeriodNs;
+        switch (_state)
+        {
+            case State.Idle:
+                BeginTrial(now);
+                goto case State.Stimulating;
+
+            case State.Stimulating:
+                if (_detector.FiredThisFrame && _lastStimulusNs != long.MinValue)
+                {
+                    long sinceStimulus = _detector.LastDetectionNs - _lastStimulusNs;
+                    if (sinceStimulus >= _windowStartNs && sinceStimulus <= _windowEndNs)
+                    {
+                        _interlock.Stop(_channel);
+                        EndTrial(now, (_detector.LastDetectionNs - _trialStartNs) / 1e9);
+                        break;
+                    }
+                }
+                if (now - _trialStartNs >= _maxTrialNs)
+                {
+                    EndTrial(now, null);
+                    break;
+                }
+                if (now >= _nextStimulusNs)
+                {
+                    if (_interlock.TryDeliver(_channel, Command(now))) { _trialStimuli++; StimuliDelivered++; _lastStimulusNs = now; }
+                    else _trialRefused++;
+                    _nextStimulusNs += _intervalNs;
+                    if (_nextStimulusNs <= now) _nextStimulusNs = now + _intervalNs; // fell behind (dropped frames): do not burst to catch up
+                }
+                break;
+
+            case State.Pausing:
+                if (now >= _pauseEndNs)
+                {
+                    if (_settings.Trials > 0 && _trialIndex >= _settings.Trials)
+                    {
+                        _state = State.Done;
+                        Log(RunEventKind.ProtocolState, now, $"all {_settings.Trials} trials done");
+                        _context!.RequestStop($"protocol finished its {_settings.Trials} trials");
+                    }
+                    else
+                    {
+                        BeginTrial(now);
+                    }
+                }
+                break;
+
+            case State.Done:
+                break;
+        }
+    }
+
+    /// <inheritdoc />
+    public void Stop() { }
+
+    private void BeginTrial(long now)
+    {
+        _state = State.Stimulating;
+        _trialIndex++;
+        _trialStartNs = now;
+        _nextStimulusNs = now;
+        _lastStimulusNs = long.MinValue;
+        _trialStimuli = 0;
+        _trialRefused = 0;
+        Log(RunEventKind.TrialStarted, now, $"trial {_trialIndex}: stimulating '{_targets.Name}' at {SafetyInterlock.F(_settings.StimulusRateHz)} Hz");
+    }
+
+    private void EndTrial(long now, double? responseTimeS)
+    {
+        var record = new TrialRecord(_trialIndex, _trialStartNs / 1e9, now / 1e9, _trialStimuli, _trialRefused, responseTimeS);
+        lock (_trials) _trials.Add(record);
+        _state = State.Pausing;
+        _pauseEndNs = now + _pauseNs;
+        Log(RunEventKind.TrialEnded, now, responseTimeS is double r
+            ? $"trial {_trialIndex}: response after {r:0.000} s and {_trialStimuli} stimuli; stimulation stopped"
+            : $"trial {_trialIndex}: no response within {SafetyInterlock.F(_settings.MaxTrialS)} s ({_trialStimuli} stimuli)",
+            responseTimeS ?? double.NaN);
+    }
+
+    private StimulationCommand Command(long now) =>
+        new(_targets, _settings.PowerMw, _settings.PulseWidthMs, _settings.PulseCount, _settings.PulseRateHz, now);
+
+    private void Log(RunEventKind kind, long now, string message, double value = double.NaN) =>
+        _context!.Events.Add(new RunEvent(kind, now, MonotonicClock.NowNs(), "stimulus-avoidance", message, value));
+}
