@@ -46,6 +46,18 @@ public sealed class Footprints
     /// <summary>Names of the mask sets shipped inside firmware-sim (use them with the <c>builtin:</c> prefix).</summary>
     public static IReadOnlyList<string> BuiltinNames => Builtins;
 
+    /// <summary>Opens the JSON of a shipped mask set (<c>builtin:YST_part11</c> or just <c>YST_part11</c>, any case),
+    /// or returns null when there is none of that name. <paramref name="canonicalName"/> is its <c>builtin:</c> name.</summary>
+    public static Stream? OpenBuiltin(string name, out string canonicalName)
+    {
+        string bare = name.StartsWith(BuiltinPrefix, StringComparison.OrdinalIgnoreCase) ? name[BuiltinPrefix.Length..].Trim() : name.Trim();
+        string? match = Builtins.FirstOrDefault(b => string.Equals(b, bare, StringComparison.OrdinalIgnoreCase));
+        canonicalName = BuiltinPrefix + (match ?? bare);
+        return match is null ? null
+            : typeof(Footprints).Assembly.GetManifestResourceStream($"ClosedLoop.FirmwareSim.Data.FinalMasks_{match}.json")
+              ?? throw new InvalidOperationException($"Resource for {BuiltinPrefix}{match} is missing from the firmware-sim assembly.");
+    }
+
     /// <summary>Where the footprints came from: a file path, <c>builtin:NAME</c> or a description of the generator.</summary>
     public string Source { get; }
 
@@ -99,14 +111,10 @@ public sealed class Footprints
         Check.NotEmpty("simulation.tissue.footprints", pathOrBuiltin);
         if (pathOrBuiltin.StartsWith(BuiltinPrefix, StringComparison.OrdinalIgnoreCase))
         {
-            string name = pathOrBuiltin[BuiltinPrefix.Length..].Trim();
-            string? match = Builtins.FirstOrDefault(b => string.Equals(b, name, StringComparison.OrdinalIgnoreCase));
-            if (match is null)
-                throw new SettingException("simulation.tissue.footprints", pathOrBuiltin,
+            using var resource = OpenBuiltin(pathOrBuiltin, out string canonical)
+                ?? throw new SettingException("simulation.tissue.footprints", pathOrBuiltin,
                     $"one of {string.Join(", ", Builtins.Select(b => BuiltinPrefix + b))}, '{GeneratedName}' or a path to a masks JSON file");
-            using var resource = typeof(Footprints).Assembly.GetManifestResourceStream($"ClosedLoop.FirmwareSim.Data.FinalMasks_{match}.json")
-                ?? throw new InvalidOperationException($"Resource for {BuiltinPrefix}{match} is missing from the firmware-sim assembly.");
-            return Load(resource, BuiltinPrefix + match, widthPx, heightPx);
+            return Load(resource, canonical, widthPx, heightPx);
         }
         if (!File.Exists(pathOrBuiltin))
             throw new SettingException("simulation.tissue.footprints", pathOrBuiltin,

@@ -1,0 +1,95 @@
+using ClosedLoop.Control;
+using ClosedLoop.Core;
+using ClosedLoop.Hardware.Yaml;
+using ClosedLoop.Imaging;
+
+namespace ClosedLoop.Cli.Experiments;
+
+/// <summary>
+/// An experiment file: which ROIs, which named groups of them, how activity is extracted, which pattern detectors
+/// watch it and which protocol acts on them. The same file runs on the simulated or a real rig; the hardware
+/// profile says which. Every setting is a stage's own settings object, so its ranges live in one place.
+/// </summary>
+public sealed class Experiment
+{
+    /// <summary>Value of <see cref="Rois"/> that takes the simulated tissue's true footprints as the ROI set.</summary>
+    public const string TissueRois = "tissue";
+
+    /// <summary>Short name (used in output folder names).</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>Free text for people.</summary>
+    public string? Description { get; set; }
+
+    /// <summary>Where it was read from.</summary>
+    public string SourcePath { get; set; } = "";
+
+    /// <summary>Folder relative paths are resolved against (null for built-in experiments).</summary>
+    public string? BaseDirectory { get; set; }
+
+    /// <summary>ROI file (masks or ROI JSON layout), <c>builtin:YST_part11</c>-style shipped mask sets, or
+    /// <c>tissue</c> (the simulated preparation's own footprints; simulated rigs only).</summary>
+    public string Rois { get; set; } = "";
+
+    /// <summary>Planned length of the run on the sample clock, in s; 0 = until the protocol has finished its trials.</summary>
+    public double DurationS { get; set; }
+
+    /// <summary>Named groups of ROIs, by ROI name or index, in file order.</summary>
+    public List<KeyValuePair<string, List<string>>> Groups { get; set; } = new();
+
+    /// <summary>Trace extraction settings.</summary>
+    public TraceExtractionSettings Traces { get; set; } = new();
+
+    /// <summary>ΔF/F and noise-level settings.</summary>
+    public DffSettings Dff { get; set; } = new();
+
+    /// <summary>Pattern detectors, by name.</summary>
+    public List<GroupActivityDetectorSettings> Detectors { get; set; } = new();
+
+    /// <summary>The protocol.</summary>
+    public StimulusAvoidanceSettings Protocol { get; set; } = new();
+
+    /// <summary>Queue sizes between stages.</summary>
+    public PipelineSettings Pipeline { get; set; } = new();
+
+    /// <summary>The parsed file, to point errors found later (unknown group, stimulator) at their line.</summary>
+    internal YamlFile? File { get; set; }
+
+    /// <summary>Adds the file and line to an error about one of this experiment's settings.</summary>
+    public SettingException Locate(SettingException ex) => File is null || ex.Location is not null ? ex : File.Locate(ex);
+
+    /// <summary>Members of a group, or an error listing the groups there are.</summary>
+    public List<string> Group(string name, string setting) =>
+        Groups.FirstOrDefault(g => g.Key == name).Value
+        ?? throw Locate(new SettingException(setting, name, Groups.Count == 0 ? "a group defined under 'groups' (there are none)" : $"one of the groups: {string.Join(", ", Groups.Select(g => g.Key))}"));
+
+    /// <summary>Loads the ROI set this experiment names; <paramref name="tissueRois"/> supplies the simulated
+    /// preparation's footprints when <see cref="Rois"/> is <c>tissue</c> (null on a real rig).</summary>
+    public RoiSet LoadRois(Func<RoiSet>? tissueRois)
+    {
+        const string setting = "rois";
+        try
+        {
+            if (Rois == TissueRois)
+                return tissueRois?.Invoke() ?? throw new SettingException(setting, Rois, "a ROI file: 'tissue' exists only on a simulated rig");
+            if (Rois.StartsWith(FirmwareSim.Footprints.BuiltinPrefix, StringComparison.Ordinal))
+                return BuiltinRois.Load(Rois);
+            string path = BaseDirectory is null || Path.IsPathRooted(Rois) ? Rois : Path.Combine(BaseDirectory, Rois);
+            if (!System.IO.File.Exists(path))
+                throw new SettingException(setting, Rois, $"an existing ROI file (looked for {Path.GetFullPath(path)}), a built-in mask set ({string.Join(", ", FirmwareSim.Footprints.BuiltinNames.Select(n => "builtin:" + n))}) or '{TissueRois}'");
+            return RoiSet.Load(path);
+        }
+        catch (SettingException ex) { throw Locate(ex); }
+    }
+}
+
+/// <summary>The human-labelled mask sets shipped with firmware-sim, read as ROI sets.</summary>
+internal static class BuiltinRois
+{
+    public static RoiSet Load(string builtin)
+    {
+        using var stream = FirmwareSim.Footprints.OpenBuiltin(builtin, out string canonical)
+            ?? throw new SettingException("rois", builtin, $"one of {string.Join(", ", FirmwareSim.Footprints.BuiltinNames.Select(n => "builtin:" + n))}, a ROI file, or '{Experiment.TissueRois}'");
+        return RoiSet.Load(stream, canonical);
+    }
+}

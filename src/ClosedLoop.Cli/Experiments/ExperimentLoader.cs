@@ -1,0 +1,172 @@
+using ClosedLoop.Control;
+using ClosedLoop.Core;
+using ClosedLoop.Hardware.Yaml;
+
+namespace ClosedLoop.Cli.Experiments;
+
+/// <summary>
+/// Reads experiment files (YAML). Unknown keys are refused, absent keys keep the stage's defaults, and every error
+/// names the file, line, setting and allowed range. Keys are camelCase property names with units (<c>pauseS</c>).
+/// </summary>
+public static class ExperimentLoader
+{
+    /// <summary>Prefix selecting an experiment shipped inside the command, e.g. <c>builtin:stimulus-avoidance</c>.</summary>
+    public const string BuiltinPrefix = "builtin:";
+
+    /// <summary>The experiment <c>closedloop run</c> uses when none is given.</summary>
+    public const string DefaultExperiment = "builtin:stimulus-avoidance";
+
+    private const string ResourcePrefix = "experiments/";
+
+    /// <summary>Names of the shipped experiments (without prefix).</summary>
+    public static IReadOnlyList<string> BuiltinNames() =>
+        typeof(ExperimentLoader).Assembly.GetManifestResourceNames()
+            .Where(n => n.StartsWith(ResourcePrefix, StringComparison.Ordinal) && n.EndsWith(".yaml", StringComparison.Ordinal))
+            .Select(n => n[ResourcePrefix.Length..^".yaml".Length]).Order(StringComparer.Ordinal).ToList();
+
+    /// <summary>Loads a file or a <c>builtin:</c> experiment.</summary>
+    public static Experiment Load(string pathOrBuiltin)
+    {
+        if (pathOrBuiltin.StartsWith(BuiltinPrefix, StringComparison.Ordinal))
+        {
+            string name = pathOrBuiltin[BuiltinPrefix.Length..];
+            using var stream = typeof(ExperimentLoader).Assembly.GetManifestResourceStream(ResourcePrefix + name + ".yaml")
+                ?? throw new SettingException("experiment", pathOrBuiltin,
+                    $"a path to an experiment YAML file or one of: {string.Join(", ", BuiltinNames().Select(n => BuiltinPrefix + n))}");
+            using var reader = new StreamReader(stream);
+            return Read(YamlFile.Parse(reader.ReadToEnd(), pathOrBuiltin), pathOrBuiltin, null);
+        }
+        var file = YamlFile.Load(pathOrBuiltin);
+        string full = Path.GetFullPath(pathOrBuiltin);
+        return Read(file, full, Path.GetDirectoryName(full));
+    }
+
+    /// <summary>Parses experiment text; relative paths are resolved against <paramref name="baseDirectory"/>.</summary>
+    public static Experiment Parse(string text, string sourceName, string? baseDirectory = null) =>
+        Read(YamlFile.Parse(text, sourceName), sourceName, baseDirectory);
+
+    private static Experiment Read(YamlFile file, string source, string? baseDirectory)
+    {
+        var root = file.Root;
+        var x = new Experiment { File = file, SourcePath = source, BaseDirectory = baseDirectory };
+        try
+        {
+            x.Name = root.String("name");
+            x.Description = root.OptionalString("description");
+            x.Rois = root.String("rois");
+            x.DurationS = root.Double("durationS", 0);
+            Check.InRange("durationS", x.DurationS, 0, 7 * 86_400);
+
+            var groups = root.RequiredSection("groups");
+            foreach (var key in groups.Keys)
+            {
+                var members = groups.StringList(key);
+                if (members.Count == 0) throw new SettingException($"groups.{key}", "[]", "at least one ROI name or index");
+                x.Groups.Add(new(key, members));
+            }
+            groups.RejectUnknownKeys();
+
+            if (root.Section("traces") is { } t)
+            {
+                x.Traces = new()
+                {
+                    NeuropilCoefficient = t.Double("neuropilCoefficient", x.Traces.NeuropilCoefficient),
+                    NeuropilInnerRadiusPx = t.Double("neuropilInnerRadiusPx", x.Traces.NeuropilInnerRadiusPx),
+                    NeuropilOuterRadiusPx = t.Double("neuropilOuterRadiusPx", x.Traces.NeuropilOuterRadiusPx),
+                };
+                t.RejectUnknownKeys();
+            }
+            x.Traces.Validate();
+
+            if (root.Section("dff") is { } d)
+            {
+                x.Dff = new()
+                {
+                    BaselineWindowS = d.Double("baselineWindowS", x.Dff.BaselineWindowS),
+                    BaselinePercentile = d.Double("baselinePercentile", x.Dff.BaselinePercentile),
+                    InitFrames = d.Int("initFrames", x.Dff.InitFrames),
+                    NoiseWindowS = d.Double("noiseWindowS", x.Dff.NoiseWindowS),
+                };
+                d.RejectUnknownKeys();
+            }
+            x.Dff.Validate();
+
+            root.RequiredSection("detectors");
+            foreach (var (name, s) in root.SectionMap("detectors"))
+            {
+                string kind = s.String("kind");
+                if (kind != "groupActivity")
+                    throw new SettingException($"{s.Path}.kind", kind, "'groupActivity' (more detector kinds come with the protocol engine)");
+                var det = new GroupActivityDetectorSettings
+                {
+                    Name = name,
+                    SettingPath = s.Path,
+                    Group = s.String("group"),
+                };
+                det.ThresholdDff = s.Double("thresholdDff", det.ThresholdDff);
+                det.MinActive = s.Int("minActive", det.MinActive);
+                det.MinFrames = s.Int("minFrames", det.MinFrames);
+                det.RefractoryS = s.Double("refractoryS", det.RefractoryS);
+                s.RejectUnknownKeys();
+                det.Validate();
+                x.Detectors.Add(det);
+            }
+            root.RequiredSection("detectors").RejectUnknownKeys();
+            if (x.Detectors.Count == 0) throw new SettingException("detectors", "(none)", "at least one detector");
+
+            var p = root.RequiredSection("protocol");
+            string protocolKind = p.String("kind");
+            if (protocolKind != "stimulusAvoidance")
+                throw new SettingException("protocol.kind", protocolKind, "'stimulusAvoidance' (Bakkum and pong protocols come with the protocol engine)");
+            var proto = new StimulusAvoidanceSettings
+            {
+                SettingPath = "protocol",
+                Stimulator = p.String("stimulator"),
+                Targets = p.String("targets"),
+                Detector = p.String("detector"),
+            };
+            proto.StimulusRateHz = p.Double("stimulusRateHz", proto.StimulusRateHz);
+            if (p.Has("responseWindowS"))
+            {
+                var window = p.DoubleList("responseWindowS");
+                if (window.Count != 2) throw new SettingException("protocol.responseWindowS", $"{window.Count} values", "two values: [start, end] in s after each stimulus");
+                proto.ResponseWindowStartS = window[0];
+                proto.ResponseWindowEndS = window[1];
+            }
+            proto.PauseS = p.Double("pauseS", proto.PauseS);
+            proto.MaxTrialS = p.Double("maxTrialS", proto.MaxTrialS);
+            proto.Trials = p.Int("trials", proto.Trials);
+            if (p.Section("pulse") is { } pulse)
+            {
+                proto.PowerMw = pulse.Double("powerMw", proto.PowerMw);
+                proto.PulseWidthMs = pulse.Double("widthMs", proto.PulseWidthMs);
+                proto.PulseCount = pulse.Int("count", proto.PulseCount);
+                proto.PulseRateHz = pulse.Double("rateHz", proto.PulseRateHz);
+                pulse.RejectUnknownKeys();
+            }
+            p.RejectUnknownKeys();
+            proto.Validate();
+            x.Protocol = proto;
+            if (x.Protocol.Trials == 0 && x.DurationS == 0)
+                throw new SettingException("durationS", 0, "> 0 when protocol.trials is 0 (otherwise the run would never end by itself)");
+
+            if (root.Section("pipeline") is { } pl)
+            {
+                x.Pipeline = new PipelineSettings
+                {
+                    InputLinkCapacity = pl.Int("inputLinkCapacity", x.Pipeline.InputLinkCapacity),
+                    FramePoolCapacity = pl.Int("framePoolCapacity", x.Pipeline.FramePoolCapacity),
+                    WarmupFrames = pl.Int("warmupFrames", x.Pipeline.WarmupFrames),
+                };
+                pl.RejectUnknownKeys();
+            }
+            x.Pipeline.Validate();
+            root.RejectUnknownKeys();
+        }
+        catch (SettingException ex)
+        {
+            throw ex.Location is null ? file.Locate(ex) : ex;
+        }
+        return x;
+    }
+}

@@ -1,0 +1,76 @@
+using System.CommandLine;
+using ClosedLoop.Cli;
+using ClosedLoop.Cli.Experiments;
+using ClosedLoop.Hardware;
+using Spectre.Console;
+
+var profileArg = new Argument<string>("profile")
+{
+    Description = "Hardware profile: a YAML file or builtin:NAME (see 'closedloop validate --list'). Default: builtin:sim-two-photon, the simulated two-photon rig.",
+    Arity = ArgumentArity.ZeroOrOne,
+    DefaultValueFactory = _ => "builtin:sim-two-photon",
+};
+var experimentArg = new Argument<string>("experiment")
+{
+    Description = $"Experiment: a YAML file or builtin:NAME. Default: {ExperimentLoader.DefaultExperiment}, stimulus avoidance (Shahaf & Marom) on photostimulated ROIs.",
+    Arity = ArgumentArity.ZeroOrOne,
+    DefaultValueFactory = _ => ExperimentLoader.DefaultExperiment,
+};
+var durationOpt = new Option<double?>("--duration") { Description = "Stop after this many seconds of sample-clock time (overrides the experiment's durationS)." };
+var fastOpt = new Option<bool>("--fast") { Description = "Simulated rigs: produce each frame as soon as the loop is ready (same results as real time, much sooner)." };
+var realtimeOpt = new Option<bool>("--realtime") { Description = "Simulated rigs: pace frames on the host clock at the profile's frame rate (the profile's default pacing otherwise)." };
+var outOpt = new Option<string?>("--out") { Description = "Folder for report.json and events.jsonl (default: runs/<run id>)." };
+var quietOpt = new Option<bool>("--quiet") { Description = "No progress display; only the final report." };
+
+var run = new Command("run", """
+    Run an experiment as a closed loop: acquire frames, extract ROI traces, compute ΔF/F, detect the pattern, and
+    let the protocol decide each frame whether to stimulate, through the safety interlock. With no arguments this is
+    a dry run of stimulus avoidance on the simulated two-photon rig. Every run ends with a report on screen and in
+    report.json: frames acquired/processed/dropped, latency per stage, stimulation, and response time per trial.
+    Exit codes: 0 completed, 1 bad input (nothing stimulated), 2 fault (stimulation switched off), 130 Ctrl+C.
+    """)
+{ profileArg, experimentArg, durationOpt, fastOpt, realtimeOpt, outOpt, quietOpt };
+run.SetAction(parse =>
+{
+    bool fast = parse.GetValue(fastOpt), realtime = parse.GetValue(realtimeOpt);
+    if (fast && realtime)
+    {
+        AnsiConsole.MarkupLine("[red]Choose one of --fast and --realtime.[/]");
+        return ExitCodes.BadInput;
+    }
+    var options = new RunOptions(
+        parse.GetValue(profileArg)!, parse.GetValue(experimentArg)!, parse.GetValue(durationOpt),
+        fast ? SimulationPacing.Fast : realtime ? SimulationPacing.Realtime : null,
+        parse.GetValue(outOpt), parse.GetValue(quietOpt));
+    using var cancel = new CancellationTokenSource();
+    ConsoleCancelEventHandler onCancel = (_, e) =>
+    {
+        e.Cancel = true; // stop the loop ourselves so stimulation goes off and the report is written
+        cancel.Cancel();
+    };
+    Console.CancelKeyPress += onCancel;
+    try { return RunCommand.Execute(options, AnsiConsole.Console, cancel.Token); }
+    finally { Console.CancelKeyPress -= onCancel; }
+});
+
+var validateProfileArg = new Argument<string?>("profile") { Description = "Hardware profile file or builtin:NAME.", Arity = ArgumentArity.ZeroOrOne };
+var validateExperimentArg = new Argument<string?>("experiment") { Description = "Optional experiment to check against the profile (groups, ROIs, stimulators, safety limits).", Arity = ArgumentArity.ZeroOrOne };
+var listOpt = new Option<bool>("--list") { Description = "List the built-in profiles and experiments." };
+var validate = new Command("validate", """
+    Check a hardware profile (and optionally an experiment against it) without acquiring or stimulating: every
+    key known, every value in range, the wiring consistent, every protocol stimulus within the stimulator's safety
+    limits. Errors name the file, line, setting and allowed range. Exit code 0 when valid, 1 otherwise.
+    """)
+{ validateProfileArg, validateExperimentArg, listOpt };
+validate.SetAction(parse => ValidateCommand.Execute(parse.GetValue(validateProfileArg), parse.GetValue(validateExperimentArg), parse.GetValue(listOpt), AnsiConsole.Console));
+
+var root = new RootCommand("""
+    closedloop: real-time closed-loop acquisition and stimulation for neuroscience rigs.
+
+    Start with a dry run on the simulated rig:   closedloop run
+    Check your own rig's profile:                closedloop validate my-rig.yaml my-experiment.yaml
+    Measure the fast loop:                       closedloop bench
+    Profiles, experiments, reports and benchmarks are documented in docs/.
+    """)
+{ run, validate, BenchCommand.Create() };
+return root.Parse(args).Invoke();

@@ -1,0 +1,55 @@
+using System.Globalization;
+using Spectre.Console;
+
+namespace ClosedLoop.Cli;
+
+/// <summary>Renders a <see cref="RunReport"/> as tables for people.</summary>
+public static class ReportPrinter
+{
+    /// <summary>Prints the report.</summary>
+    public static void Print(RunReport r, IAnsiConsole console)
+    {
+        string colour = r.Outcome switch { "completed" => "green", "cancelled" => "yellow", _ => "red" };
+        console.Write(new Rule($"[{colour}]Run {Markup.Escape(r.Outcome)}[/] (exit code {r.ExitCode})").LeftJustified());
+        if (r.Fault is not null) console.MarkupLine($"[red]Fault:[/] {Markup.Escape(r.Fault)}");
+        if (r.StopReason is not null) console.MarkupLine($"Stopped because: {Markup.Escape(r.StopReason)}");
+
+        var summary = new Table().Border(TableBorder.Rounded).AddColumns("frames", "count");
+        summary.AddRow("acquired", N(r.Frames.Acquired));
+        summary.AddRow("processed", N(r.Frames.Processed));
+        summary.AddRow("dropped at source (no buffer)", N(r.Frames.DroppedAtSource));
+        summary.AddRow("dropped in link (loop behind)", N(r.Frames.DroppedInLink));
+        summary.AddRow("missing (acquired, not processed)", N(r.Frames.Missing));
+        summary.AddRow("sample-clock time / wall time", $"{r.SampleClockSeconds:0.0} s / {r.WallSeconds:0.0} s");
+        if (r.LoopLoadFraction is double load) summary.AddRow("fast-loop load (of each frame period)", $"{load * 100:0.###} %");
+        if (r.AllocatedBytesPerFrame is double alloc) summary.AddRow("fast-loop allocation per frame", $"{alloc:0.#} B");
+        if (r.NoiseLevelMedian is double nu) summary.AddRow("noise level ν (median over ROIs)", nu.ToString("0.00", CultureInfo.InvariantCulture));
+        console.Write(summary);
+
+        var lat = new Table().Border(TableBorder.Rounded).Title("latency after warm-up (µs)")
+            .AddColumns("stage", "frames", "p50", "p99", "p99.9", "max", "mean");
+        foreach (var s in r.Latency)
+            lat.AddRow(Markup.Escape(s.Name), N(s.Count), U(s.P50Us), U(s.P99Us), U(s.P999Us), U(s.MaxUs), U(s.MeanUs));
+        console.Write(lat);
+
+        var st = r.Stimulation;
+        console.MarkupLine($"Stimulation: {st.Delivered} delivered, {st.Refused} refused by the interlock" +
+                           (st.InterlockTripped ? $", [red]interlock tripped: {Markup.Escape(st.TripReason ?? "")}[/]" : "") + ".");
+        if (r.Trials.Count > 0)
+        {
+            var trials = new Table().Border(TableBorder.Rounded).Title("trials")
+                .AddColumns("trial", "start (s)", "stimuli", "refused", "response time (s)");
+            foreach (var t in r.Trials)
+                trials.AddRow(t.Index.ToString(CultureInfo.InvariantCulture), t.StartS.ToString("0.00", CultureInfo.InvariantCulture),
+                    t.Stimuli.ToString(CultureInfo.InvariantCulture), t.Refused.ToString(CultureInfo.InvariantCulture),
+                    t.ResponseTimeS is double rt ? rt.ToString("0.000", CultureInfo.InvariantCulture) : "[yellow]timed out[/]");
+            console.Write(trials);
+            console.MarkupLine($"{st.Responded} of {st.Trials} trials ended by the response" +
+                               (st.MeanResponseTimeS is double m ? $"; mean response time {m:0.000} s." : "."));
+        }
+        foreach (var w in r.Warnings) console.MarkupLine($"[yellow]warning:[/] {Markup.Escape(w)}");
+    }
+
+    private static string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
+    private static string U(double v) => v.ToString(v < 100 ? "0.0" : "0", CultureInfo.InvariantCulture);
+}

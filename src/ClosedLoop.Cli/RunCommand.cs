@@ -1,0 +1,87 @@
+using ClosedLoop.Core;
+using Spectre.Console;
+
+namespace ClosedLoop.Cli;
+
+/// <summary><c>closedloop run</c>: wire a rig and an experiment, run the closed loop, report.</summary>
+public static class RunCommand
+{
+    /// <summary>Runs one experiment; returns the exit code (see <see cref="ExitCodes"/>). The report is written on every
+    /// path once the run has started, including Ctrl+C and faults.</summary>
+    public static int Execute(RunOptions options, IAnsiConsole console, CancellationToken userCancel, Action<RunReport>? onReport = null)
+    {
+        Session session;
+        try
+        {
+            session = Session.Build(options);
+        }
+        catch (SettingException ex)
+        {
+            console.MarkupLine($"[red]Cannot start:[/] {Markup.Escape(ex.Message)}");
+            return ExitCodes.BadInput;
+        }
+
+        using (session)
+        {
+            foreach (var w in session.Warnings)
+                console.MarkupLine($"[yellow]warning:[/] {Markup.Escape($"{w.Setting}: {w.Advice}")}");
+            PrintPlan(session, console);
+
+            var started = DateTime.UtcNow;
+            var runTask = Task.Factory.StartNew(() => session.Run(userCancel), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            ShowProgress(session, runTask, console, options.Quiet);
+            var result = runTask.GetAwaiter().GetResult();
+
+            var report = RunReport.From(session, result, started);
+            string dir = options.OutputDirectory ?? Path.Combine("runs", session.Context.RunId);
+            string path = RunReport.Write(report, session.Events.Snapshot(), dir);
+            ReportPrinter.Print(report, console);
+            console.MarkupLine($"Report: [blue]{Markup.Escape(Path.GetFullPath(path))}[/] (events in events.jsonl beside it)");
+            onReport?.Invoke(report);
+            return report.ExitCode;
+        }
+    }
+
+    private static void PrintPlan(Session s, IAnsiConsole console)
+    {
+        var p = s.Experiment.Protocol;
+        string length = s.FrameLimit is long n ? $"{n} frames ({n / s.Profile.Imaging.FrameRateHz:0.#} s)" : $"until {p.Trials} trials are done";
+        console.MarkupLine($"[bold]closedloop run[/] {Markup.Escape(s.Experiment.Name)} on {Markup.Escape(s.Profile.Name)} " +
+                           $"({s.Profile.Imaging.WidthPx}×{s.Profile.Imaging.HeightPx} px at {s.Profile.Imaging.FrameRateHz:0.##} Hz, {s.Rig.Pacing.ToString().ToLowerInvariant()} pacing, {s.Rois.Count} ROIs), {Markup.Escape(length)}. Ctrl+C stops safely.");
+    }
+
+    private static void ShowProgress(Session s, Task<RunResult> run, IAnsiConsole console, bool quiet)
+    {
+        if (quiet) { run.Wait(); return; }
+        double total = s.FrameLimit ?? (double)Math.Max(1, s.Experiment.Protocol.Trials);
+        bool byFrames = s.FrameLimit is not null;
+        if (!console.Profile.Capabilities.Interactive)
+        {
+            // Logs and CI: a status line every 10 s instead of a live bar.
+            while (!run.Wait(TimeSpan.FromSeconds(10)))
+                console.WriteLine(Status(s));
+            return;
+        }
+        console.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask(byFrames ? "frames" : "trials", maxValue: total);
+                while (!run.IsCompleted)
+                {
+                    task.Value = byFrames ? s.Pipeline.Loop.FramesProcessed : s.Protocol.Trials.Count;
+                    task.Description = Markup.Escape(Status(s));
+                    run.Wait(TimeSpan.FromMilliseconds(100));
+                }
+                task.Value = task.MaxValue;
+            });
+    }
+
+    private static string Status(Session s)
+    {
+        var trials = s.Protocol.Trials;
+        return $"frame {s.Pipeline.Loop.FramesProcessed}, trial {trials.Count + (s.Protocol.StateName == "Stimulating" ? 1 : 0)} ({s.Protocol.StateName.ToLowerInvariant()}), " +
+               $"{s.Interlock.Delivered} stimuli, {trials.Count(t => !t.TimedOut)} responses, drops {s.Pipeline.Input.Dropped + s.Rig.FramesDroppedAtSource}";
+    }
+}

@@ -1,0 +1,197 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using ClosedLoop.Control;
+using ClosedLoop.Core;
+using ClosedLoop.Imaging;
+
+namespace ClosedLoop.Cli;
+
+/// <summary>Process exit codes of <c>closedloop</c>, so scripts can tell what happened.</summary>
+public static class ExitCodes
+{
+    /// <summary>The run completed (or the command succeeded).</summary>
+    public const int Ok = 0;
+    /// <summary>A profile, experiment, ROI file or option was wrong; nothing was acquired or stimulated.</summary>
+    public const int BadInput = 1;
+    /// <summary>A stage or device failed mid-run; stimulation was switched off and the report written.</summary>
+    public const int Faulted = 2;
+    /// <summary>The user pressed Ctrl+C; stimulation was switched off and the report written.</summary>
+    public const int Cancelled = 130;
+
+    /// <summary>Exit code for a run outcome.</summary>
+    public static int For(RunOutcome outcome) => outcome switch
+    {
+        RunOutcome.Completed => Ok,
+        RunOutcome.Cancelled => Cancelled,
+        _ => Faulted,
+    };
+}
+
+/// <summary>Everything a run reports, on screen and as report.json.</summary>
+public sealed record RunReport
+{
+    /// <summary>Run identifier.</summary>
+    public required string RunId { get; init; }
+    /// <summary>completed, cancelled or faulted.</summary>
+    public required string Outcome { get; init; }
+    /// <summary>The process exit code this outcome gives.</summary>
+    public required int ExitCode { get; init; }
+    /// <summary>What failed, when faulted.</summary>
+    public string? Fault { get; init; }
+    /// <summary>Why a stage ended the run early (e.g. the protocol finished).</summary>
+    public string? StopReason { get; init; }
+    /// <summary>Hardware profile used.</summary>
+    public required string Profile { get; init; }
+    /// <summary>Experiment used.</summary>
+    public required string Experiment { get; init; }
+    /// <summary>realtime or fast.</summary>
+    public required string Pacing { get; init; }
+    /// <summary>Frame geometry and rate.</summary>
+    public required int WidthPx { get; init; }
+    /// <summary>Frame height.</summary>
+    public required int HeightPx { get; init; }
+    /// <summary>Frame rate, Hz.</summary>
+    public required double FrameRateHz { get; init; }
+    /// <summary>ROIs in the fast loop.</summary>
+    public required int Rois { get; init; }
+    /// <summary>UTC start time.</summary>
+    public required DateTime StartedUtc { get; init; }
+    /// <summary>Host time the run took, s.</summary>
+    public required double WallSeconds { get; init; }
+    /// <summary>Sample-clock time covered by the processed frames, s.</summary>
+    public required double SampleClockSeconds { get; init; }
+    /// <summary>Frame counters.</summary>
+    public required FrameCounts Frames { get; init; }
+    /// <summary>Every link between threads, with its drop counter.</summary>
+    public required IReadOnlyList<LinkStats> Links { get; init; }
+    /// <summary>Latency per stage and end to end, µs, after warm-up.</summary>
+    public required IReadOnlyList<LatencyStats> Latency { get; init; }
+    /// <summary>Bytes the fast-loop thread allocated per frame after warm-up.</summary>
+    public double? AllocatedBytesPerFrame { get; init; }
+    /// <summary>Fraction of each frame period the fast loop spent processing (mean).</summary>
+    public double? LoopLoadFraction { get; init; }
+    /// <summary>Stimulation summary.</summary>
+    public required StimulationSummary Stimulation { get; init; }
+    /// <summary>Per-trial results of the protocol.</summary>
+    public required IReadOnlyList<TrialRecord> Trials { get; init; }
+    /// <summary>Detections per detector.</summary>
+    public required IReadOnlyDictionary<string, long> Detections { get; init; }
+    /// <summary>Median noise level ν over ROIs at the end of the run (null before ΔF/F initialised).</summary>
+    public double? NoiseLevelMedian { get; init; }
+    /// <summary>ν per ROI at the end of the run.</summary>
+    public required IReadOnlyDictionary<string, double?> NoiseLevelPerRoi { get; init; }
+    /// <summary>Event counts by kind (the events themselves are in events.jsonl).</summary>
+    public required IReadOnlyDictionary<string, int> EventCounts { get; init; }
+    /// <summary>Non-fatal findings about the profile.</summary>
+    public required IReadOnlyList<string> Warnings { get; init; }
+
+    /// <summary>JSON options shared by report and event files.</summary>
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+        NumberHandling = JsonNumberHandling.Strict,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    };
+
+    /// <summary>Builds the report of a finished session.</summary>
+    public static RunReport From(Session s, RunResult result, DateTime startedUtc)
+    {
+        var loop = s.Pipeline.Loop;
+        var source = s.Pipeline.Source;
+        var trials = s.Protocol.Trials;
+        var nu = new Dictionary<string, double?>(s.Activity.Units);
+        for (int i = 0; i < s.Activity.Units; i++)
+            nu[s.Activity.UnitNames[i]] = float.IsFinite(s.Activity.NoiseLevel[i]) ? Math.Round(s.Activity.NoiseLevel[i], 4) : null;
+        var finite = nu.Values.Where(v => v is not null).Select(v => v!.Value).Order().ToArray();
+        var events = s.Events.Snapshot();
+        double periodS = 1.0 / s.Profile.Imaging.FrameRateHz;
+        return new RunReport
+        {
+            RunId = s.Context.RunId,
+            Outcome = result.Outcome.ToString().ToLowerInvariant(),
+            ExitCode = ExitCodes.For(result.Outcome),
+            Fault = result.FaultMessage,
+            StopReason = result.StopReason,
+            Profile = s.Profile.SourcePath,
+            Experiment = s.Experiment.SourcePath,
+            Pacing = s.Rig.Pacing.ToString().ToLowerInvariant(),
+            WidthPx = s.Profile.Imaging.WidthPx,
+            HeightPx = s.Profile.Imaging.HeightPx,
+            FrameRateHz = s.Profile.Imaging.FrameRateHz,
+            Rois = s.Rois.Count,
+            StartedUtc = startedUtc,
+            WallSeconds = Math.Round(result.WallSeconds, 3),
+            SampleClockSeconds = Math.Round(loop.FramesProcessed * periodS, 3),
+            Frames = new FrameCounts(source.FramesAcquired, loop.FramesProcessed, source.FramesDroppedAtSource,
+                s.Pipeline.Input.Dropped, source.FramesAcquired - loop.FramesProcessed, s.Pipeline.Pool.Exhausted),
+            Links = new[] { s.Pipeline.Input.Snapshot() },
+            Latency = loop.Ledger.Summarise().Select(Round).ToList(),
+            AllocatedBytesPerFrame = double.IsFinite(loop.AllocatedBytesPerFrame) ? Math.Round(loop.AllocatedBytesPerFrame, 2) : null,
+            LoopLoadFraction = loop.SteadyFrames > 0 ? Math.Round(loop.BusyNs / 1e9 / loop.SteadyFrames / periodS, 6) : null,
+            Stimulation = new StimulationSummary(s.Interlock.Delivered, s.Interlock.Refused, s.Interlock.IsTripped, s.Interlock.TripReason,
+                trials.Count, trials.Count(t => !t.TimedOut), trials.Count(t => t.TimedOut),
+                Mean(trials.Where(t => !t.TimedOut).Select(t => t.ResponseTimeS!.Value))),
+            Trials = trials,
+            Detections = s.Detectors.ToDictionary(d => d.Name, d => d.Detections),
+            NoiseLevelMedian = finite.Length == 0 ? null : Math.Round(finite[finite.Length / 2], 4),
+            NoiseLevelPerRoi = nu,
+            EventCounts = events.GroupBy(e => e.Kind).ToDictionary(g => g.Key.ToString(), g => g.Count()),
+            Warnings = s.Warnings.Select(w => $"{w.Setting}: {w.Advice}").ToList(),
+        };
+    }
+
+    /// <summary>Writes report.json and events.jsonl into <paramref name="directory"/>; returns the report's path.</summary>
+    public static string Write(RunReport report, IReadOnlyList<RunEvent> events, string directory)
+    {
+        Directory.CreateDirectory(directory);
+        string path = Path.Combine(directory, "report.json");
+        File.WriteAllText(path, JsonSerializer.Serialize(report, Json));
+        using var w = new StreamWriter(Path.Combine(directory, "events.jsonl"));
+        var line = new JsonSerializerOptions(Json) { WriteIndented = false };
+        foreach (var e in events)
+        {
+            w.WriteLine(JsonSerializer.Serialize(new
+            {
+                kind = e.Kind,
+                sampleTimeS = Math.Round(e.SampleTimeNs / 1e9, 6),
+                hostNs = e.HostNs,
+                source = e.Source,
+                message = e.Message,
+                value = double.IsFinite(e.Value) ? e.Value : (double?)null,
+            }, line));
+        }
+        return path;
+    }
+
+    private static LatencyStats Round(LatencyStats s) =>
+        s with { P50Us = Math.Round(s.P50Us, 2), P99Us = Math.Round(s.P99Us, 2), P999Us = Math.Round(s.P999Us, 2), MaxUs = Math.Round(s.MaxUs, 2), MeanUs = Math.Round(s.MeanUs, 2) };
+
+    private static double? Mean(IEnumerable<double> values)
+    {
+        var a = values.ToArray();
+        return a.Length == 0 ? null : Math.Round(a.Average(), 4);
+    }
+}
+
+/// <summary>Frame counters of a run.</summary>
+/// <param name="Acquired">Frames the source produced.</param>
+/// <param name="Processed">Frames that went through every fast-loop stage.</param>
+/// <param name="DroppedAtSource">Frames the source could not hand on (no free buffer).</param>
+/// <param name="DroppedInLink">Frames the source→loop link discarded because the loop fell behind.</param>
+/// <param name="Missing">Frames acquired but never processed, for any reason.</param>
+/// <param name="PoolExhausted">Times a frame buffer was asked for and none was free.</param>
+public sealed record FrameCounts(long Acquired, long Processed, long DroppedAtSource, long DroppedInLink, long Missing, long PoolExhausted);
+
+/// <summary>What was stimulated and how the trials went.</summary>
+/// <param name="Delivered">Stimulation commands that reached a stimulator.</param>
+/// <param name="Refused">Commands the interlock refused.</param>
+/// <param name="InterlockTripped">True when the interlock latched off during the run.</param>
+/// <param name="TripReason">Why it tripped.</param>
+/// <param name="Trials">Trials finished.</param>
+/// <param name="Responded">Trials ended by the wanted response.</param>
+/// <param name="TimedOut">Trials that ended without it.</param>
+/// <param name="MeanResponseTimeS">Mean response time of the responded trials, s.</param>
+public sealed record StimulationSummary(long Delivered, long Refused, bool InterlockTripped, string? TripReason,
+    int Trials, int Responded, int TimedOut, double? MeanResponseTimeS);

@@ -1,0 +1,47 @@
+using ClosedLoop.Cli.Experiments;
+using ClosedLoop.Core;
+using ClosedLoop.Hardware;
+using Spectre.Console;
+
+namespace ClosedLoop.Cli;
+
+/// <summary><c>closedloop validate</c>: check files without touching hardware.</summary>
+public static class ValidateCommand
+{
+    /// <summary>Validates a profile and optionally an experiment against it; returns the exit code.</summary>
+    public static int Execute(string? profile, string? experiment, bool list, IAnsiConsole console)
+    {
+        if (list || profile is null)
+        {
+            console.MarkupLine("Built-in profiles:    " + Markup.Escape(string.Join(", ", HardwareProfileLoader.BuiltinNames().Select(n => "builtin:" + n))));
+            console.MarkupLine("Built-in experiments: " + Markup.Escape(string.Join(", ", ExperimentLoader.BuiltinNames().Select(n => "builtin:" + n))));
+            if (profile is null && !list)
+            {
+                console.MarkupLine("[red]Give a profile to validate.[/]");
+                return ExitCodes.BadInput;
+            }
+            if (profile is null) return ExitCodes.Ok;
+        }
+        try
+        {
+            var p = HardwareProfileLoader.Load(profile);
+            var problems = ProfileChecks.Wiring(p);
+            foreach (var w in problems)
+                console.MarkupLine($"[yellow]warning:[/] {Markup.Escape($"{w.Setting}: {w.Advice}")}");
+            console.MarkupLine($"[green]Profile valid:[/] {Markup.Escape(p.SourcePath)} ({Markup.Escape(p.Name)}: {p.Daq.Backend}, {p.Imaging.WidthPx}×{p.Imaging.HeightPx} px at {p.Imaging.FrameRateHz:0.##} Hz, {p.Stimulators.Count} stimulator(s))");
+            if (experiment is not null)
+            {
+                // Build the whole session: it resolves groups, ROIs, detectors and stimulators and checks every
+                // stimulus against the interlock, exactly as a run would, but acquires nothing.
+                using var session = Session.Build(new RunOptions(profile, experiment));
+                console.MarkupLine($"[green]Experiment valid on this rig:[/] {Markup.Escape(session.Experiment.SourcePath)} ({session.Rois.Count} ROIs, {session.Experiment.Groups.Count} groups, {session.Detectors.Count} detector(s))");
+            }
+            return ExitCodes.Ok;
+        }
+        catch (SettingException ex)
+        {
+            console.MarkupLine($"[red]Invalid:[/] {Markup.Escape(ex.Message)}");
+            return ExitCodes.BadInput;
+        }
+    }
+}
