@@ -222,7 +222,17 @@ public sealed class StimulationChannel
     {
         Limits = limits;
         Stimulator = stimulator;
+        History = new PulseHistory(HistoryCapacity(limits));
     }
+
+    /// <summary>
+    /// Pulses the history must hold: every pulse of the last second is needed to check the rate and duty limits, and
+    /// at most <see cref="StimulatorProfile.MaxPulseRateHz"/> of them were accepted. A fixed size smaller than that
+    /// forgets pulses still inside the window, and a fast stimulator could then exceed its limit unnoticed.
+    /// The margin covers commands that arrive slightly out of sample-time order.
+    /// </summary>
+    internal static int HistoryCapacity(StimulatorProfile limits) =>
+        Math.Max(4096, 2 * (int)Math.Ceiling(Math.Min(limits.MaxPulseRateHz, 1_000_000)) + 64);
 
     /// <summary>Stimulator name.</summary>
     public string Name => Limits.Name;
@@ -235,7 +245,7 @@ public sealed class StimulationChannel
 
     internal IStimulator Stimulator { get; }
 
-    internal PulseHistory History { get; } = new(4096);
+    internal PulseHistory History { get; }
 }
 
 /// <summary>Start times and widths of recent pulses (ring buffer; pulses older than the checks need fall out).</summary>

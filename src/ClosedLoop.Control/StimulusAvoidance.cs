@@ -188,20 +188,18 @@ public sealed class StimulusAvoidanceProtocol : IFastStage
                 break;
 
             case State.Pausing:
-                if (now >= _pauseEndNs)
+                if (now < _pauseEndNs) break;
+                if (_settings.Trials > 0 && _trialIndex >= _settings.Trials)
                 {
-                    if (_settings.Trials > 0 && _trialIndex >= _settings.Trials)
-                    {
-                        _state = State.Done;
-                        Log(RunEventKind.ProtocolState, now, $"all {_settings.Trials} trials done");
-                        _context!.RequestStop($"protocol finished its {_settings.Trials} trials");
-                    }
-                    else
-                    {
-                        BeginTrial(now);
-                    }
+                    _state = State.Done;
+                    Log(RunEventKind.ProtocolState, now, $"all {_settings.Trials} trials done");
+                    _context!.RequestStop($"protocol finished its {_settings.Trials} trials");
+                    break;
                 }
-                break;
+                // Like the first trial, a later one stimulates on the frame it starts: otherwise its first stimulus comes
+                // a frame late and its first interval is a frame short.
+                BeginTrial(now);
+                goto case State.Stimulating;
 
             case State.Done:
                 break;
