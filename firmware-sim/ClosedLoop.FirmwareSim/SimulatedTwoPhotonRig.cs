@@ -21,6 +21,7 @@ namespace ClosedLoop.FirmwareSim;
 public sealed class SimulatedTwoPhotonRig : IFrameSource
 {
     private readonly long? _frameLimit;
+    private readonly long? _faultAtFrame;
     private long _acquired;
     private long _dropped;
     private int _started;
@@ -51,6 +52,7 @@ public sealed class SimulatedTwoPhotonRig : IFrameSource
         Tissue = new VirtualTissue(simulation.Tissue, imaging, simulation.Seed, baseDirectory);
         Pacing = pacing ?? simulation.Pacing;
         _frameLimit = frameLimit;
+        _faultAtFrame = simulation.FaultAfterS is double f ? (long)Math.Ceiling(f * imaging.FrameRateHz) : null;
     }
 
     /// <summary>The virtual tissue (ground truth, and the target of <see cref="SimulatedPhotostimulator"/>).</summary>
@@ -104,6 +106,8 @@ public sealed class SimulatedTwoPhotonRig : IFrameSource
             for (long i = 0; _frameLimit is null || i < _frameLimit; i++)
             {
                 if (cancellationToken.IsCancellationRequested) return;
+                if (_faultAtFrame is long faultFrame && i >= faultFrame)
+                    throw new IOException($"simulated DAQ fault at {i * periodNs / 1e9:0.###} s (simulation.faultAfterS): the device stopped delivering samples");
                 long acquiredHostNs = clock.StartHostNs + i * periodNs;
                 if (realtime) MonotonicClock.WaitUntil(acquiredHostNs + periodNs, cancellationToken);
                 else acquiredHostNs = MonotonicClock.NowNs();

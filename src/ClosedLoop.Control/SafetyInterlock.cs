@@ -64,7 +64,14 @@ public sealed class SafetyInterlock : IDisposable
     /// Checks, before a run starts, that a protocol's stimulus could ever pass: power and width within the limits and
     /// the train alone within the pulse-rate and duty-cycle limits. Throws naming the protocol setting and the limit.
     /// </summary>
-    public static void CheckTemplate(StimulationChannel channel, in StimulationCommand template, string settingPrefix)
+    /// <param name="channel">The stimulator the protocol will use.</param>
+    /// <param name="template">One stimulus as the protocol will send it.</param>
+    /// <param name="settingPrefix">Where the stimulus is set in the experiment file (e.g. <c>protocol.pulse</c>).</param>
+    /// <param name="repeatRateHz">When the protocol repeats the stimulus at a steady rate, that rate: two seconds of
+    /// such stimulation must pass too, else the error names <paramref name="repeatSetting"/>.</param>
+    /// <param name="repeatSetting">The setting holding <paramref name="repeatRateHz"/>.</param>
+    public static void CheckTemplate(StimulationChannel channel, in StimulationCommand template, string settingPrefix,
+        double? repeatRateHz = null, string? repeatSetting = null)
     {
         var l = channel.Limits;
         if (!(template.PowerMw >= 0) || template.PowerMw > l.MaxPowerMw)
@@ -80,6 +87,18 @@ public sealed class SafetyInterlock : IDisposable
         var probe = new PulseHistory(64);
         string? reason = Violation(l, probe, template);
         if (reason is not null) throw new SettingException(settingPrefix, $"{template.PulseCount} pulses of {F(template.PulseWidthMs)} ms at {F(template.PulseRateHz)} Hz", reason);
+        if (repeatRateHz is not double rate || !(rate > 0)) return;
+        long intervalNs = (long)Math.Round(1e9 / rate);
+        int repeats = (int)Math.Min(Math.Ceiling(2e9 / intervalNs) + 1, 10_000);
+        var steady = new PulseHistory(Math.Max(64, repeats * template.PulseCount));
+        for (int k = 0; k < repeats; k++)
+        {
+            var next = template with { SampleTimeNs = template.SampleTimeNs + k * intervalNs };
+            reason = Violation(l, steady, next);
+            if (reason is not null)
+                throw new SettingException(repeatSetting ?? settingPrefix, rate, $"a rate at which the stimulus stays within the limits when repeated ({reason})");
+            steady.Add(next);
+        }
     }
 
     /// <summary>

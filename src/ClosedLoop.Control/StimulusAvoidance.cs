@@ -113,7 +113,7 @@ public sealed class StimulusAvoidanceProtocol : IFastStage
         _targets = targets;
         _interlock = interlock;
         _channel = channel;
-        SafetyInterlock.CheckTemplate(channel, Command(0), $"{settings.SettingPath}.pulse");
+        SafetyInterlock.CheckTemplate(channel, Command(0), $"{settings.SettingPath}.pulse", settings.StimulusRateHz, $"{settings.SettingPath}.stimulusRateHz");
         var probe = Command(0);
         if (probe.TrainDurationMs >= 1000.0 / settings.StimulusRateHz)
             throw new SettingException($"{settings.SettingPath}.stimulusRateHz", settings.StimulusRateHz,
@@ -175,6 +175,7 @@ public sealed class StimulusAvoidanceProtocol : IFastStage
                 }
                 if (now - _trialStartNs >= _maxTrialNs)
                 {
+                    _interlock.Stop(_channel); // a train still running must not spill into the pause
                     EndTrial(now, null);
                     break;
                 }

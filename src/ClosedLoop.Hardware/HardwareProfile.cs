@@ -127,8 +127,16 @@ public sealed class SimulationProfile
     /// <summary>The virtual tissue.</summary>
     public TissueProfile Tissue { get; set; } = new();
 
+    /// <summary>Rehearses a device failure: the simulated DAQ stops with an error after this many seconds of
+    /// acquisition, so a lab can see that stimulation goes off and the recording stays readable. Null = never.</summary>
+    public double? FaultAfterS { get; set; }
+
     /// <summary>Checks the section against the imaging size.</summary>
-    public void Validate(ImagingProfile imaging) => Tissue.Validate(imaging);
+    public void Validate(ImagingProfile imaging)
+    {
+        if (FaultAfterS is double f) Check.InRange("simulation.faultAfterS", f, 0, 7 * 86_400);
+        Tissue.Validate(imaging);
+    }
 }
 
 /// <summary>

@@ -119,6 +119,7 @@ public static class HardwareProfileLoader
         var sim = new SimulationProfile();
         sim.Pacing = s.Enum("pacing", sim.Pacing);
         sim.Seed = s.Int("seed", sim.Seed);
+        if (s.Has("faultAfterS")) sim.FaultAfterS = s.Double("faultAfterS");
         if (s.Section("tissue") is { } tissue) sim.Tissue = ReadTissue(tissue, baseFolder);
         s.RejectUnknownKeys();
         return sim;

@@ -161,7 +161,9 @@ public class RunPipelineTests
         var pipeline = new RunPipeline(new CountingSource(2000), new[] { new Stage("a", f => f.Pixels[1] = f.Pixels[0], remember: false) }, new PipelineSettings { WarmupFrames = 100 });
         var (ctx, stop) = Context();
         pipeline.Run(ctx, stop, CancellationToken.None);
-        Assert.Equal(0, pipeline.Loop.AllocatedBytesPerFrame);
+        // Any object allocated per frame costs at least 24 B/frame; under 1 B/frame leaves room only for a one-off
+        // runtime allocation (e.g. the wait event's lock the first time the loop blocks), never a per-frame one.
+        Assert.True(pipeline.Loop.AllocatedBytesPerFrame < 1, $"{pipeline.Loop.AllocatedBytesPerFrame} B/frame");
     }
 
     [Fact]
