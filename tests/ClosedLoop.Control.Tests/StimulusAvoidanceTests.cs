@@ -211,7 +211,7 @@ public class StimulusAvoidanceTests
         Assert.True(trial.TimedOut);
         Assert.Equal(6, trial.Stimuli);
         Assert.Equal(1, rig.Detector.Detections); // it was seen, just not in the window
-        Assert.Equal(0, rig.Laser.AllOffCalls);
+        Assert.Equal(1, rig.Laser.AllOffCalls);   // only the time-out stopped the stimulator
     }
 
     [Theory]
@@ -296,28 +296,41 @@ public class StimulusAvoidanceTests
     [Fact]
     public void Process_StimulusRefusedByRateLimit_CountedInTrialAndSpacingKept()
     {
-        // 5 pulses per second allowed, 3 per stimulus at 2 Hz: every second stimulus would exceed it.
-        using var rig = new Rig(limits: Limits("laser", maxPulseRateHz: 5));
+        // 8 pulses per second allowed; the protocol alone (3 pulses at 2 Hz) stays within it, but a manual stimulus
+        // on the same stimulator at T+0.25 s uses up the budget, so the protocol's stimulus at T+0.5 s is refused.
+        using var rig = new Rig(limits: Limits("laser", maxPulseRateHz: 8));
+        Assert.True(rig.Interlock.TryDeliver(rig.Channel, new StimulationCommand(Targets, 5, 5, 3, 50, T + Second / 4)));
 
         rig.RunUntil(T + 3 * Second);
 
         var trial = Assert.Single(rig.Protocol.Trials);
-        Assert.Equal(3, trial.Stimuli);
-        Assert.Equal(3, trial.Refused);
-        Assert.Equal(3, rig.Protocol.StimuliDelivered);
-        Assert.Equal([T, T + Second, T + 2 * Second], rig.StimulusTimes); // no burst to catch up
+        Assert.Equal(5, trial.Stimuli);
+        Assert.Equal(1, trial.Refused);
+        Assert.Equal(5, rig.Protocol.StimuliDelivered);
+        long[] protocolTimes = rig.StimulusTimes.Where(t => t != T + Second / 4).ToArray();
+        Assert.Equal([T, T + Second, T + 3 * Second / 2, T + 2 * Second, T + 5 * Second / 2], protocolTimes); // no burst to catch up
     }
 
     [Fact]
     public void Process_ResponseAfterRefusedStimulus_JudgedAgainstLastDeliveredStimulus()
     {
-        using var rig = new Rig(limits: Limits("laser", maxPulseRateHz: 5));
+        using var rig = new Rig(limits: Limits("laser", maxPulseRateHz: 8));
+        Assert.True(rig.Interlock.TryDeliver(rig.Channel, new StimulationCommand(Targets, 5, 5, 3, 50, T + Second / 4)));
         // Delivered at T, refused at T+0.5 s. A response 0.2 s after the refused one is 0.7 s after the delivered one.
         long response = T + 700_000_000;
 
         rig.RunUntil(T + 3 * Second, response);
 
         Assert.True(Assert.Single(rig.Protocol.Trials).TimedOut);
+    }
+
+    [Fact]
+    public void Constructor_SteadyRateBeyondPulseRateLimit_RefusedNamingStimulusRate()
+    {
+        // One stimulus (3 pulses) fits a 5 pulses/s limit, but two per second (6 pulses/s) never would.
+        var ex = Assert.Throws<SettingException>(() => new Rig(limits: Limits("laser", maxPulseRateHz: 5)));
+        Assert.Contains("protocol.stimulusRateHz", ex.Message);
+        Assert.Contains("maxPulseRateHz", ex.Message);
     }
 
     [Fact]
