@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using ClosedLoop.Cli;
 using ClosedLoop.Cli.Experiments;
 using ClosedLoop.Hardware;
@@ -43,14 +44,16 @@ run.SetAction(parse =>
         fast ? SimulationPacing.Fast : realtime ? SimulationPacing.Realtime : null,
         parse.GetValue(outOpt), parse.GetValue(quietOpt));
     using var cancel = new CancellationTokenSource();
-    ConsoleCancelEventHandler onCancel = (_, e) =>
+    // Ctrl+C (SIGINT) and SIGTERM (kill, systemd) end the run the same safe way: the loop stops itself, stimulation
+    // goes off, the report is written, and the exit code is 130.
+    Action<PosixSignalContext> onSignal = ctx =>
     {
-        e.Cancel = true; // stop the loop ourselves so stimulation goes off and the report is written
+        ctx.Cancel = true;
         cancel.Cancel();
     };
-    Console.CancelKeyPress += onCancel;
-    try { return RunCommand.Execute(options, AnsiConsole.Console, cancel.Token); }
-    finally { Console.CancelKeyPress -= onCancel; }
+    using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, onSignal);
+    using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, onSignal);
+    return RunCommand.Execute(options, AnsiConsole.Console, cancel.Token);
 });
 
 var validateProfileArg = new Argument<string?>("profile") { Description = "Hardware profile file or builtin:NAME.", Arity = ArgumentArity.ZeroOrOne };
