@@ -137,7 +137,7 @@ public sealed record RunReport
             Detections = s.Detectors.ToDictionary(d => d.Name, d => d.Detections),
             NoiseLevelMedian = finite.Length == 0 ? null : Math.Round(finite[finite.Length / 2], 4),
             NoiseLevelPerRoi = nu,
-            EventCounts = events.GroupBy(e => e.Kind).ToDictionary(g => g.Key.ToString(), g => g.Count()),
+            EventCounts = events.GroupBy(e => e.Kind).ToDictionary(g => JsonNamingPolicy.CamelCase.ConvertName(g.Key.ToString()), g => g.Count()),
             Warnings = s.Warnings.Select(w => $"{w.Setting}: {w.Advice}").ToList(),
         };
     }

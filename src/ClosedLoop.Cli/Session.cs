@@ -172,11 +172,17 @@ public sealed class Session : IDisposable
         });
     }
 
-    /// <summary>Runs the loop until the planned end, a stage's stop, cancellation or a fault.</summary>
+    /// <summary>Runs the loop until the planned end, a stage's stop, cancellation or a fault. A tripped interlock
+    /// (watchdog, or a stimulator that could not be controlled) ends the run as a fault: stimulation stays off and
+    /// what follows would no longer be a closed loop.</summary>
     public RunResult Run(CancellationToken userCancel)
     {
+        Interlock.Tripped += reason => Context.RequestStop($"safety interlock tripped: {reason}");
         Interlock.StartWatchdog(() => Pipeline.Loop.LastProgressHostNs);
-        return Pipeline.Run(Context, Stop, userCancel);
+        var result = Pipeline.Run(Context, Stop, userCancel);
+        if (result.Outcome == RunOutcome.Completed && Interlock.IsTripped)
+            result = result with { Outcome = RunOutcome.Faulted, FaultMessage = $"safety interlock tripped: {Interlock.TripReason}" };
+        return result;
     }
 
     /// <summary>The simulated tissue's true footprints as a ROI set (names roi000, roi001, ...).</summary>

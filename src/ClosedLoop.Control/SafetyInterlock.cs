@@ -38,6 +38,9 @@ public sealed class SafetyInterlock : IDisposable
     /// <summary>Why it tripped.</summary>
     public string? TripReason => _tripReason;
 
+    /// <summary>Raised once, on the tripping thread, after everything was switched off (e.g. to end the run).</summary>
+    public event Action<string>? Tripped;
+
     /// <summary>The registered channels.</summary>
     public IReadOnlyList<StimulationChannel> Channels => _channels;
 
@@ -144,7 +147,9 @@ public sealed class SafetyInterlock : IDisposable
             _tripReason ??= reason;
         }
         AllOffQuietly();
-        if (first) _events.Add(new RunEvent(RunEventKind.SafetyOff, 0, MonotonicClock.NowNs(), "interlock", $"tripped: {reason}"));
+        if (!first) return;
+        _events.Add(new RunEvent(RunEventKind.SafetyOff, 0, MonotonicClock.NowNs(), "interlock", $"tripped: {reason}"));
+        Tripped?.Invoke(reason);
     }
 
     /// <summary>Switches every stimulator off at the end of a run (logged, does not latch).</summary>
@@ -201,7 +206,7 @@ public sealed class SafetyInterlock : IDisposable
     }
 
     /// <summary>Why <paramref name="command"/> may not be delivered on top of <paramref name="history"/>, or null.</summary>
-    private static string? Violation(StimulatorProfile l, PulseHistory history, in StimulationCommand command)
+    private static string? Violation(StimulationLimits l, PulseHistory history, in StimulationCommand command)
     {
         if (!(command.PowerMw >= 0) || command.PowerMw > l.MaxPowerMw)
             return $"power {F(command.PowerMw)} mW exceeds maxPowerMw {F(l.MaxPowerMw)} of '{l.Name}'";
@@ -239,9 +244,9 @@ public sealed class StimulationChannel
 {
     internal StimulationChannel(StimulatorProfile limits, IStimulator stimulator)
     {
-        Limits = limits;
+        Limits = StimulationLimits.From(limits);
         Stimulator = stimulator;
-        History = new PulseHistory(HistoryCapacity(limits));
+        History = new PulseHistory(HistoryCapacity(Limits));
     }
 
     /// <summary>
@@ -250,14 +255,14 @@ public sealed class StimulationChannel
     /// forgets pulses still inside the window, and a fast stimulator could then exceed its limit unnoticed.
     /// The margin covers commands that arrive slightly out of sample-time order.
     /// </summary>
-    internal static int HistoryCapacity(StimulatorProfile limits) =>
+    internal static int HistoryCapacity(StimulationLimits limits) =>
         Math.Max(4096, 2 * (int)Math.Ceiling(Math.Min(limits.MaxPulseRateHz, 1_000_000)) + 64);
 
     /// <summary>Stimulator name.</summary>
     public string Name => Limits.Name;
 
     /// <summary>The limits the interlock enforces on this channel.</summary>
-    public StimulatorProfile Limits { get; }
+    public StimulationLimits Limits { get; }
 
     /// <summary>Commands delivered on this channel.</summary>
     public long Delivered { get; internal set; }
@@ -298,4 +303,20 @@ internal sealed class PulseHistory(int capacity)
             if (s > fromNs && s <= toNs) { pulses++; onNs += _widthNs[i]; }
         }
     }
+}
+
+/// <summary>The limits a channel enforces, copied from the hardware profile when the stimulator is registered, so
+/// nothing that holds the channel (or edits the profile object later) can change them during a run.</summary>
+/// <param name="Name">Stimulator name.</param>
+/// <param name="MaxPowerMw">Highest power per spot, mW.</param>
+/// <param name="MaxPulseWidthMs">Longest pulse, ms.</param>
+/// <param name="MaxPulseRateHz">Most pulses in any one-second window.</param>
+/// <param name="MaxDutyCycle">Highest on-fraction over any one-second window.</param>
+/// <param name="WatchdogTimeoutMs">Stall time after which everything is switched off, ms.</param>
+public sealed record StimulationLimits(string Name, double MaxPowerMw, double MaxPulseWidthMs, double MaxPulseRateHz,
+    double MaxDutyCycle, double WatchdogTimeoutMs)
+{
+    /// <summary>Copies the limits of a stimulator profile.</summary>
+    public static StimulationLimits From(StimulatorProfile p) =>
+        new(p.Name, p.MaxPowerMw, p.MaxPulseWidthMs, p.MaxPulseRateHz, p.MaxDutyCycle, p.WatchdogTimeoutMs);
 }

@@ -195,6 +195,32 @@ public class SafetyInterlockTests
     }
 
     [Fact]
+    public void Register_ProfileEditedAfterwards_LimitsInForceDoNotChange()
+    {
+        var profile = Limits("led", maxPowerMw: 10);
+        var led = new FakeStimulator("led");
+        var channel = _interlock.Register(profile, led);
+
+        profile.MaxPowerMw = 1000; // whoever holds the profile object cannot raise the limit of a running channel
+
+        Assert.Equal(10, channel.Limits.MaxPowerMw);
+        Assert.False(_interlock.TryDeliver(channel, Command(powerMw: 50, widthMs: 5, count: 1, rateHz: 1, atNs: Ms(10))));
+        Assert.Empty(led.Delivered);
+    }
+
+    [Fact]
+    public void Trip_RaisesTrippedOnceWithTheReason()
+    {
+        var reasons = new List<string>();
+        _interlock.Tripped += reasons.Add;
+
+        _interlock.Trip("watchdog");
+        _interlock.Trip("again");
+
+        Assert.Equal(new[] { "watchdog" }, reasons);
+    }
+
+    [Fact]
     public void Trip_StimulatorThatFailsToSwitchOff_OthersStillSwitchedOffAndFaultLogged()
     {
         var broken = new ThrowingStimulator();
