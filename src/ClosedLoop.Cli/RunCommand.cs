@@ -35,8 +35,10 @@ public static class RunCommand
             var report = RunReport.From(session, result, started);
             string dir = options.OutputDirectory ?? Path.Combine("runs", session.Context.RunId);
             string path = RunReport.Write(report, session.Events.Snapshot(), dir);
+            var plots = ReportPlots.Write(report, session.Experiment.Protocol.MaxTrialS, dir);
             ReportPrinter.Print(report, console);
-            console.MarkupLine($"Report: [blue]{Markup.Escape(Path.GetFullPath(path))}[/] (events in events.jsonl beside it)");
+            console.MarkupLine($"Report: [blue]{Markup.Escape(Path.GetFullPath(path))}[/] (events in events.jsonl" +
+                               (plots.Count > 0 ? $", plots in {string.Join(" and ", plots.Select(Path.GetFileName))}" : "") + " beside it)");
             onReport?.Invoke(report);
             return report.ExitCode;
         }

@@ -62,6 +62,22 @@ public class DryRunTests
     }
 
     [Fact]
+    public void Run_DefaultDryRun_WritesATrialPlotWithOneMarkerPerTrial()
+    {
+        using var h = new Harness();
+        var (_, report) = h.Run(DefaultProfile, ExperimentLoader.DefaultExperiment);
+
+        var svg = System.Xml.Linq.XDocument.Load(Path.Combine(h.RunFolder, "trials.svg"));
+        var ns = svg.Root!.Name.Namespace;
+        int responses = svg.Descendants(ns + "circle").Count();
+        int timeouts = svg.Descendants(ns + "rect").Count(r => r.Element(ns + "title") is not null);
+        Assert.Equal(report!.Stimulation.Responded, responses);
+        Assert.Equal(report.Stimulation.TimedOut, timeouts);
+        var latency = System.Xml.Linq.XDocument.Load(Path.Combine(h.RunFolder, "latency.svg"));
+        Assert.Equal(3 * report.Latency.Count, latency.Descendants(ns + "circle").Count());
+    }
+
+    [Fact]
     public void Run_SameSeedTwice_GivesTheSameTrials()
     {
         using var a = new Harness();

@@ -1,0 +1,136 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+
+namespace ClosedLoop.Cli;
+
+/// <summary>
+/// Writes the plots a person looks at after a run, as standalone SVG files beside report.json: the response time
+/// of every trial (time-outs marked) and the latency of every stage (p50, p99 and max on a log scale).
+/// </summary>
+public static class ReportPlots
+{
+    private const int Width = 720, Height = 360, Left = 70, Right = 20, Top = 40, Bottom = 50;
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    /// <summary>Writes trials.svg (when there are trials) and latency.svg into <paramref name="directory"/>; returns the paths.</summary>
+    public static IReadOnlyList<string> Write(RunReport report, double maxTrialS, string directory)
+    {
+        var written = new List<string>();
+        if (report.Trials.Count > 0)
+        {
+            string path = Path.Combine(directory, "trials.svg");
+            File.WriteAllText(path, Trials(report, maxTrialS));
+            written.Add(path);
+        }
+        if (report.Latency.Count > 0)
+        {
+            string path = Path.Combine(directory, "latency.svg");
+            File.WriteAllText(path, Latency(report));
+            written.Add(path);
+        }
+        return written;
+    }
+
+    /// <summary>Response time per trial; time-outs drawn at the trial limit in another colour.</summary>
+    public static string Trials(RunReport report, double maxTrialS)
+    {
+        var trials = report.Trials;
+        double yMax = Math.Max(maxTrialS, trials.Max(t => t.ResponseTimeS ?? 0)) * 1.05;
+        int n = trials.Count;
+        double X(double i) => Left + (n == 1 ? 0.5 : i / (n - 1)) * (Width - Left - Right);
+        double Y(double v) => Top + (1 - v / yMax) * (Height - Top - Bottom);
+
+        var svg = Begin($"Response time per trial — {report.RunId}");
+        Axes(svg, "trial", "response time (s)");
+        foreach (double tick in Ticks(yMax))
+            YTick(svg, Y(tick), tick.ToString(tick < 10 ? "0.#" : "0", Inv));
+        for (int i = 0; i < n; i += Math.Max(1, n / 10))
+            svg.Append(Text(X(i), Height - Bottom + 18, trials[i].Index.ToString(Inv), "middle"));
+        var line = new StringBuilder();
+        for (int i = 0; i < n; i++)
+        {
+            if (trials[i].ResponseTimeS is not double r) continue;
+            line.Append(line.Length == 0 ? 'M' : 'L').Append(F(X(i))).Append(',').Append(F(Y(r))).Append(' ');
+        }
+        if (line.Length > 0) svg.Append($"<path d=\"{line}\" fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.5\"/>");
+        for (int i = 0; i < n; i++)
+        {
+            var t = trials[i];
+            svg.Append(t.ResponseTimeS is double r
+                ? $"<circle cx=\"{F(X(i))}\" cy=\"{F(Y(r))}\" r=\"3.5\" fill=\"#1f77b4\"><title>trial {t.Index}: {r.ToString("0.000", Inv)} s</title></circle>"
+                : $"<rect x=\"{F(X(i) - 4)}\" y=\"{F(Y(maxTrialS) - 4)}\" width=\"8\" height=\"8\" fill=\"#d62728\"><title>trial {t.Index}: timed out</title></rect>");
+        }
+        svg.Append($"<text x=\"{Width - Right}\" y=\"{Top - 8}\" text-anchor=\"end\" font-size=\"11\"><tspan fill=\"#1f77b4\">● response</tspan>   <tspan fill=\"#d62728\">■ timed out (no response)</tspan></text>");
+        return End(svg);
+    }
+
+    /// <summary>p50, p99 and max latency of each stage and end to end, log scale in µs.</summary>
+    public static string Latency(RunReport report)
+    {
+        var stages = report.Latency;
+        double max = Math.Max(10, stages.Max(s => s.MaxUs));
+        double min = 0.1;
+        double lMin = Math.Log10(min), lMax = Math.Ceiling(Math.Log10(max));
+        int rowHeight = (Height - Top - Bottom) / stages.Count;
+        double X(double us) => Left + 200 + (Math.Log10(Math.Max(us, min)) - lMin) / (lMax - lMin) * (Width - Left - 200 - Right);
+
+        var svg = Begin($"Latency per stage (µs, log scale) — {report.RunId}");
+        for (double d = lMin; d <= lMax + 1e-9; d++)
+        {
+            double x = X(Math.Pow(10, d));
+            svg.Append($"<line x1=\"{F(x)}\" y1=\"{Top}\" x2=\"{F(x)}\" y2=\"{Height - Bottom}\" stroke=\"#ddd\"/>");
+            svg.Append(Text(x, Height - Bottom + 18, Math.Pow(10, d).ToString("0.#", Inv), "middle"));
+        }
+        for (int i = 0; i < stages.Count; i++)
+        {
+            var s = stages[i];
+            double y = Top + i * rowHeight + rowHeight / 2.0;
+            svg.Append(Text(Left + 190, y + 4, s.Name.Length > 32 ? s.Name[..32] + "…" : s.Name, "end", 11));
+            svg.Append($"<line x1=\"{F(X(s.P50Us))}\" y1=\"{F(y)}\" x2=\"{F(X(s.MaxUs))}\" y2=\"{F(y)}\" stroke=\"#999\"/>");
+            svg.Append($"<circle cx=\"{F(X(s.P50Us))}\" cy=\"{F(y)}\" r=\"4\" fill=\"#1f77b4\"><title>p50 {s.P50Us} µs</title></circle>");
+            svg.Append($"<circle cx=\"{F(X(s.P99Us))}\" cy=\"{F(y)}\" r=\"4\" fill=\"#ff7f0e\"><title>p99 {s.P99Us} µs</title></circle>");
+            svg.Append($"<circle cx=\"{F(X(s.MaxUs))}\" cy=\"{F(y)}\" r=\"4\" fill=\"#d62728\"><title>max {s.MaxUs} µs</title></circle>");
+        }
+        svg.Append($"<text x=\"{Width - Right}\" y=\"{Top - 8}\" text-anchor=\"end\" font-size=\"11\"><tspan fill=\"#1f77b4\">● p50</tspan>  <tspan fill=\"#ff7f0e\">● p99</tspan>  <tspan fill=\"#d62728\">● max</tspan></text>");
+        svg.Append(Text(Left + 200 + (Width - Left - 200 - Right) / 2.0, Height - 12, "µs", "middle"));
+        return End(svg);
+    }
+
+    private static StringBuilder Begin(string title)
+    {
+        var svg = new StringBuilder();
+        svg.Append($"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{Width}\" height=\"{Height}\" viewBox=\"0 0 {Width} {Height}\" font-family=\"sans-serif\" font-size=\"12\">");
+        svg.Append($"<rect width=\"{Width}\" height=\"{Height}\" fill=\"white\"/>");
+        svg.Append(Text(Width / 2.0, 22, title, "middle", 14));
+        return svg;
+    }
+
+    private static string End(StringBuilder svg) => svg.Append("</svg>\n").ToString();
+
+    private static void Axes(StringBuilder svg, string xLabel, string yLabel)
+    {
+        svg.Append($"<line x1=\"{Left}\" y1=\"{Height - Bottom}\" x2=\"{Width - Right}\" y2=\"{Height - Bottom}\" stroke=\"black\"/>");
+        svg.Append($"<line x1=\"{Left}\" y1=\"{Top}\" x2=\"{Left}\" y2=\"{Height - Bottom}\" stroke=\"black\"/>");
+        svg.Append(Text((Left + Width - Right) / 2.0, Height - 12, xLabel, "middle"));
+        svg.Append($"<text x=\"16\" y=\"{F((Top + Height - Bottom) / 2.0)}\" text-anchor=\"middle\" transform=\"rotate(-90 16 {F((Top + Height - Bottom) / 2.0)})\">{WebUtility.HtmlEncode(yLabel)}</text>");
+    }
+
+    private static void YTick(StringBuilder svg, double y, string label)
+    {
+        svg.Append($"<line x1=\"{Left - 4}\" y1=\"{F(y)}\" x2=\"{Width - Right}\" y2=\"{F(y)}\" stroke=\"#eee\"/>");
+        svg.Append(Text(Left - 8, y + 4, label, "end"));
+    }
+
+    private static IEnumerable<double> Ticks(double max)
+    {
+        double step = Math.Pow(10, Math.Floor(Math.Log10(max)));
+        if (max / step < 3) step /= 2;
+        for (double v = 0; v <= max; v += step) yield return v;
+    }
+
+    private static string Text(double x, double y, string text, string anchor, int size = 12) =>
+        $"<text x=\"{F(x)}\" y=\"{F(y)}\" text-anchor=\"{anchor}\" font-size=\"{size}\">{WebUtility.HtmlEncode(text)}</text>";
+
+    private static string F(double v) => v.ToString("0.#", Inv);
+}
