@@ -21,6 +21,7 @@ public static class ReportPrinter
         summary.AddRow("dropped in link (loop behind)", N(r.Frames.DroppedInLink));
         summary.AddRow("missing (acquired, not processed)", N(r.Frames.Missing));
         summary.AddRow("sample-clock time / wall time", $"{r.SampleClockSeconds:0.0} s / {r.WallSeconds:0.0} s");
+        summary.AddRow("thread scheduling", Markup.Escape(r.Scheduling));
         if (r.LoopLoadFraction is double load) summary.AddRow("fast-loop load (of each frame period)", $"{load * 100:0.###} %");
         if (r.AllocatedBytesPerFrame is double alloc) summary.AddRow("fast-loop allocation per frame", $"{alloc:0.#} B");
         if (r.NoiseLevelMedian is double nu) summary.AddRow("noise level ν (median over ROIs)", nu.ToString("0.00", CultureInfo.InvariantCulture));

@@ -68,6 +68,8 @@ public sealed record RunReport
     public required IReadOnlyList<LatencyStats> Latency { get; init; }
     /// <summary>Bytes the fast-loop thread allocated per frame after warm-up.</summary>
     public double? AllocatedBytesPerFrame { get; init; }
+    /// <summary>Scheduling the fast-loop and acquisition threads were granted (e.g. "SCHED_FIFO 50").</summary>
+    public required string Scheduling { get; init; }
     /// <summary>Fraction of each frame period the fast loop spent processing (mean).</summary>
     public double? LoopLoadFraction { get; init; }
     /// <summary>Stimulation summary.</summary>
@@ -128,6 +130,7 @@ public sealed record RunReport
                 s.Pipeline.Input.Dropped, source.FramesAcquired - loop.FramesProcessed, s.Pipeline.Pool.Exhausted),
             Links = new[] { s.Pipeline.Input.Snapshot() },
             Latency = loop.Ledger.Summarise().Select(Round).ToList(),
+            Scheduling = $"fast loop: {s.Pipeline.FastLoopScheduling}; acquisition: {s.Pipeline.AcquisitionScheduling}",
             AllocatedBytesPerFrame = double.IsFinite(loop.AllocatedBytesPerFrame) ? Math.Round(loop.AllocatedBytesPerFrame, 2) : null,
             LoopLoadFraction = loop.SteadyFrames > 0 ? Math.Round(loop.BusyNs / 1e9 / loop.SteadyFrames / periodS, 6) : null,
             Stimulation = new StimulationSummary(s.Interlock.Delivered, s.Interlock.Refused, s.Interlock.IsTripped, s.Interlock.TripReason,

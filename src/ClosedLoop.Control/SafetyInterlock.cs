@@ -169,6 +169,7 @@ public sealed class SafetyInterlock : IDisposable
         int pollMs = Math.Max(1, (int)(timeoutMs / 5));
         _watchdog = new Thread(() =>
         {
+            ThreadScheduling.RaiseCurrentThread(ThreadRole.Watchdog);
             while (!_watchdogStop)
             {
                 Thread.Sleep(pollMs);

@@ -60,13 +60,17 @@ public sealed class FramePool
     public bool WaitUntilAllReturned(TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         var deadline = MonotonicClock.NowNs() + (long)(timeout.TotalMilliseconds * 1e6);
-        while (Outstanding > 0)
+        while (true)
         {
+            if (Outstanding == 0) return true;
+            // A return and a rent racing can leave the event set while a buffer is out: reset it, then look again
+            // before waiting, so the wait blocks instead of spinning and never misses the last return.
+            _allReturned.Reset();
+            if (Outstanding == 0) return true;
             long left = deadline - MonotonicClock.NowNs();
             if (left <= 0) return false;
             _allReturned.Wait(TimeSpan.FromTicks(Math.Max(left / 100, 1)), cancellationToken);
         }
-        return true;
     }
 
     internal void Return(Frame frame)

@@ -26,6 +26,10 @@ public sealed class PipelineSettings : IStageSettings
     /// <summary>Frames processed before latency and allocations are counted (read once).</summary>
     public int WarmupFrames { get; init; } = 30;
 
+    /// <summary>Ask the operating system for real-time priority for the acquisition and fast-loop threads
+    /// (see <see cref="ThreadScheduling"/>); the report says what was granted (read once).</summary>
+    public bool RealtimeScheduling { get; init; } = true;
+
     /// <inheritdoc />
     public void Validate()
     {
@@ -69,6 +73,12 @@ public sealed class RunPipeline
     /// <summary>The frame source.</summary>
     public IFrameSource Source => _source;
 
+    /// <summary>Scheduling the acquisition thread got (e.g. "SCHED_FIFO 40"), once the run has started.</summary>
+    public string AcquisitionScheduling { get; private set; } = "normal";
+
+    /// <summary>Scheduling the fast-loop thread got, once the run has started.</summary>
+    public string FastLoopScheduling { get; private set; } = "normal";
+
     /// <summary>Registers an action that must run when the run ends, whatever the reason (e.g. stimulation off).
     /// Actions run in registration order; each one's failure is logged and the next still runs.</summary>
     public void OnShutdown(Action action) => _safeShutdown.Add(action);
@@ -83,6 +93,7 @@ public sealed class RunPipeline
 
         var acquisition = new Thread(() =>
         {
+            if (_settings.RealtimeScheduling) AcquisitionScheduling = ThreadScheduling.RaiseCurrentThread(ThreadRole.Acquisition);
             try { _source.Run(Pool, Input, linked.Token); }
             catch (OperationCanceledException) when (linked.IsCancellationRequested) { }
             catch (Exception ex) { sourceError = ex; loopCancel.Cancel(); }
@@ -91,6 +102,7 @@ public sealed class RunPipeline
 
         var fast = new Thread(() =>
         {
+            if (_settings.RealtimeScheduling) FastLoopScheduling = ThreadScheduling.RaiseCurrentThread(ThreadRole.FastLoop);
             try { Loop.Run(context, loopCancel.Token); }
             catch (OperationCanceledException) when (loopCancel.IsCancellationRequested) { }
             catch (Exception ex) { loopError = ex; stopSource.Cancel(); }

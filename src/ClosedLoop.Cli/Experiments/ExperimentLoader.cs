@@ -157,6 +157,7 @@ public static class ExperimentLoader
                     InputLinkCapacity = pl.Int("inputLinkCapacity", x.Pipeline.InputLinkCapacity),
                     FramePoolCapacity = pl.Int("framePoolCapacity", x.Pipeline.FramePoolCapacity),
                     WarmupFrames = pl.Int("warmupFrames", x.Pipeline.WarmupFrames),
+                    RealtimeScheduling = pl.Bool("realtimeScheduling", x.Pipeline.RealtimeScheduling),
                 };
                 pl.RejectUnknownKeys();
             }
