@@ -5,6 +5,18 @@ using ClosedLoop.Cli.Experiments;
 using ClosedLoop.Hardware;
 using Spectre.Console;
 
+if (Console.IsOutputRedirected)
+{
+    // Logs and pipes get plain text: no colour codes, no cursor movement.
+    AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings
+    {
+        Ansi = AnsiSupport.No,
+        ColorSystem = ColorSystemSupport.NoColors,
+        Interactive = InteractionSupport.No,
+        Out = new AnsiConsoleOutput(Console.Out),
+    });
+}
+
 var profileArg = new Argument<string>("profile")
 {
     Description = "Hardware profile: a YAML file or builtin:NAME (see 'closedloop validate --list'). Default: builtin:sim-two-photon, the simulated two-photon rig.",
