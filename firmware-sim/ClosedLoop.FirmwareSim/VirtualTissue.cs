@@ -217,6 +217,32 @@ public sealed class VirtualTissue
         if (frame.Length != _photons.Length)
             throw new ArgumentException($"The frame holds {frame.Length} pixels; the tissue renders {WidthPx}×{HeightPx} = {_photons.Length}.", nameof(frame));
         StepBiology();
+        ComposeExpected();
+        ShotNoise.Sample(_photons, (float)(_neuropilAmplitudePhotons * _neuropil), _countsPerPhoton, frame, _noiseScratch, ref _rngPhotons);
+    }
+
+    /// <summary>
+    /// Advances the biology by one frame and writes the noise-free expected photons per pixel over that frame
+    /// (background, neuropil and somata) into <paramref name="photonsPerPixel"/>. A scanner model samples this image
+    /// along the beam's path and draws the shot noise per detector sample itself.
+    /// </summary>
+    public void AdvanceExpected(Span<float> photonsPerPixel)
+    {
+        if (photonsPerPixel.Length != _photons.Length)
+            throw new ArgumentException($"The image holds {photonsPerPixel.Length} pixels; the tissue renders {WidthPx}×{HeightPx} = {_photons.Length}.", nameof(photonsPerPixel));
+        StepBiology();
+        ComposeExpected();
+        float neuropil = (float)(_neuropilAmplitudePhotons * _neuropil);
+        var src = _photons.AsSpan();
+        for (int i = 0; i < src.Length; i++) photonsPerPixel[i] = MathF.Max(0, src[i] + neuropil);
+    }
+
+    /// <summary>Detector counts per photon of this tissue's profile.</summary>
+    public double CountsPerPhoton => _countsPerPhoton;
+
+    /// <summary>Static background plus each soma's calcium-dependent brightness, before neuropil and noise.</summary>
+    private void ComposeExpected()
+    {
         _staticPhotons.CopyTo(_photons.AsSpan());
         double gain = _neuronBaselinePhotons * _dffPerSpike;
         for (int n = 0; n < _neurons; n++)
@@ -228,7 +254,6 @@ public sealed class VirtualTissue
             var weights = _footprints.WeightsOf(n);
             for (int k = 0; k < pixels.Length; k++) _photons[pixels[k]] += weights[k] * extra;
         }
-        ShotNoise.Sample(_photons, (float)(_neuropilAmplitudePhotons * _neuropil), _countsPerPhoton, frame, _noiseScratch, ref _rngPhotons);
     }
 
     /// <summary>Advances the tissue by one frame without producing pixels (a frame the rig had to drop): spikes,
