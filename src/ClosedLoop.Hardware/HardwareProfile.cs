@@ -4,9 +4,11 @@ namespace ClosedLoop.Hardware;
 
 /// <summary>
 /// A rig described in a YAML hardware profile: which DAQ backend, what the imaging path produces, the simulated
-/// preparation (for dry runs) and the stimulators with their safety limits. Every range lives in the
-/// <c>Validate</c> methods here; the loader adds the file and line to their errors.
-/// Units are in the names and SI-derived (Hz, s, ms, mW, px).
+/// preparation (for dry runs), the stimulators with their safety limits and, optionally, what a real scanning rig is
+/// made of: DAQ devices and the channels wired to them, scanners, an electrically tunable lens, the optics, the laser
+/// and the detectors. Every range lives in the <c>Validate</c> methods; the loader adds the file and line to their
+/// errors, and <see cref="ProfileChecks"/> checks the wiring across sections.
+/// Units are in the names and SI-derived (Hz, s, ms, µs, mW, px, V, deg, mm, nm, dpt).
 /// </summary>
 public sealed class HardwareProfile
 {
@@ -31,6 +33,21 @@ public sealed class HardwareProfile
     /// <summary>Stimulators, each with its own safety limits.</summary>
     public List<StimulatorProfile> Stimulators { get; set; } = new();
 
+    /// <summary>The scan mirrors; null when the profile does not describe them (the simulated frame source needs none).</summary>
+    public ScannersProfile? Scanners { get; set; }
+
+    /// <summary>The electrically tunable lens used for remote focusing; null when the rig has none.</summary>
+    public EtlProfile? Etl { get; set; }
+
+    /// <summary>Lenses and mirrors of the scan path, for the optics calculators; null when not described.</summary>
+    public OpticsProfile? Optics { get; set; }
+
+    /// <summary>The imaging laser; null when not described.</summary>
+    public LaserProfile? Laser { get; set; }
+
+    /// <summary>The detectors (photomultipliers), in the order of their frame channels.</summary>
+    public List<PmtProfile> Pmts { get; set; } = new();
+
     /// <summary>Checks every value and the consistency between sections.</summary>
     public void Validate()
     {
@@ -48,6 +65,17 @@ public sealed class HardwareProfile
             Stimulators[i].Validate($"stimulators[{i}]");
             if (!names.Add(Stimulators[i].Name))
                 throw new SettingException($"stimulators[{i}].name", Stimulators[i].Name, "unique among the profile's stimulators");
+        }
+        Scanners?.Validate();
+        Etl?.Validate();
+        Optics?.Validate();
+        Laser?.Validate();
+        var pmtNames = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < Pmts.Count; i++)
+        {
+            Pmts[i].Validate($"pmts[{i}]");
+            if (!pmtNames.Add(Pmts[i].Name))
+                throw new SettingException($"pmts[{i}].name", Pmts[i].Name, "unique among the profile's pmts");
         }
     }
 
@@ -70,13 +98,44 @@ public sealed class DaqProfile
     /// <summary><c>simulated</c> or <c>nidaqmx</c>.</summary>
     public DaqBackend Backend { get; set; } = DaqBackend.Simulated;
 
-    /// <summary>Device name as the driver knows it (e.g. <c>Dev1</c>); unused by the simulated backend.</summary>
+    /// <summary>Device name as the driver knows it (e.g. <c>Dev1</c>); the device of every channel that names none.</summary>
     public string? Device { get; set; }
+
+    /// <summary>The DAQ devices of the rig with their limits; channels may only be wired to these.</summary>
+    public List<DaqDeviceProfile> Devices { get; set; } = new();
+
+    /// <summary>The timebase every task derives its sample clock from, so AO, AI and counters stay in step; null =
+    /// each device's own onboard clock.</summary>
+    public TimebaseProfile? Timebase { get; set; }
+
+    /// <summary>The trigger that starts every task together; null = tasks start in software order.</summary>
+    public StartTriggerProfile? StartTrigger { get; set; }
+
+    /// <summary>Physical channels by logical role name (<c>galvoY</c>, <c>pmt1</c>, <c>shutter</c>); scanners, ETL, laser,
+    /// detectors and stimulators refer to these names. Kept in file order.</summary>
+    public Dictionary<string, DaqChannelProfile> Channels { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>The declared device named <paramref name="name"/>, or null.</summary>
+    public DaqDeviceProfile? FindDevice(string? name) => Devices.FirstOrDefault(d => d.Name == name);
 
     /// <summary>Checks the section.</summary>
     public void Validate()
     {
         if (Backend == DaqBackend.NiDaqmx) Check.NotEmpty("daq.device", Device);
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < Devices.Count; i++)
+        {
+            Devices[i].Validate($"daq.devices[{i}]");
+            if (!names.Add(Devices[i].Name))
+                throw new SettingException($"daq.devices[{i}].name", Devices[i].Name, "unique among daq.devices");
+        }
+        Timebase?.Validate("daq.timebase");
+        StartTrigger?.Validate("daq.startTrigger");
+        foreach (var (role, channel) in Channels)
+        {
+            Check.NotEmpty($"daq.channels.{role}", role);
+            channel.Validate($"daq.channels.{role}");
+        }
     }
 }
 
@@ -95,9 +154,14 @@ public sealed class ImagingProfile
     /// <summary>Edge length of one pixel at the sample, in µm (for stimulation spot sizes and reports).</summary>
     public double PixelSizeUm { get; set; } = 1.0;
 
+    /// <summary>Scan zoom: the scanners sweep their largest angle divided by this (1 = the full field). Used by the
+    /// galvo timing check and the optics calculators.</summary>
+    public double Zoom { get; set; } = 1.0;
+
     /// <summary>Checks the section.</summary>
     public void Validate()
     {
+        Check.InRange("imaging.zoom", Zoom, 1, 100);
         Check.InRange("imaging.widthPx", WidthPx, 8, 4096);
         Check.InRange("imaging.heightPx", HeightPx, 8, 4096);
         Check.InRange("imaging.frameRateHz", FrameRateHz, 0.1, 1000);
@@ -280,6 +344,10 @@ public sealed class StimulatorProfile
     /// <summary>Stimulation is switched off when the fast loop has not finished a frame for this long, in ms.</summary>
     public double WatchdogTimeoutMs { get; set; } = 250;
 
+    /// <summary>Role name of the digital output (in <c>daq.channels</c>) that gates or triggers this stimulator; null
+    /// when it is driven some other way.</summary>
+    public string? TriggerChannel { get; set; }
+
     /// <summary>Checks the stimulator's settings; <paramref name="path"/> is its place in the file.</summary>
     public void Validate(string path)
     {
@@ -289,5 +357,6 @@ public sealed class StimulatorProfile
         Check.InRange($"{path}.maxPulseRateHz", MaxPulseRateHz, 0.001, 10_000);
         Check.InRange($"{path}.maxDutyCycle", MaxDutyCycle, 0.0001, 1);
         Check.InRange($"{path}.watchdogTimeoutMs", WatchdogTimeoutMs, 10, 10_000);
+        if (TriggerChannel is not null) Check.NotEmpty($"{path}.triggerChannel", TriggerChannel);
     }
 }

@@ -10,7 +10,7 @@ namespace ClosedLoop.Hardware;
 /// problem as a <see cref="SettingException"/> naming the file, line, setting and allowed range.
 /// Keys are the model's property names in camelCase (<c>frameRateHz</c>, <c>maxPowerMw</c>).
 /// </summary>
-public static class HardwareProfileLoader
+public static partial class HardwareProfileLoader
 {
     /// <summary>Prefix that selects a profile built into the assembly, e.g. <c>builtin:sim-two-photon</c>.</summary>
     public const string BuiltinPrefix = "builtin:";
@@ -79,6 +79,11 @@ public static class HardwareProfileLoader
         if (root.Section("imaging") is { } imaging) profile.Imaging = ReadImaging(imaging);
         if (root.Section("simulation") is { } simulation) profile.Simulation = ReadSimulation(simulation, baseFolder);
         foreach (var s in root.SectionList("stimulators")) profile.Stimulators.Add(ReadStimulator(s));
+        if (root.Section("scanners") is { } scanners) profile.Scanners = ReadScanners(scanners);
+        if (root.Section("etl") is { } etl) profile.Etl = ReadEtl(etl);
+        if (root.Section("optics") is { } optics) profile.Optics = ReadOptics(optics);
+        if (root.Section("laser") is { } laser) profile.Laser = ReadLaser(laser);
+        foreach (var s in root.SectionList("pmts")) profile.Pmts.Add(ReadPmt(s));
         root.RejectUnknownKeys();
 
         try
@@ -99,6 +104,10 @@ public static class HardwareProfileLoader
         var d = new DaqProfile();
         d.Backend = s.Enum("backend", d.Backend);
         d.Device = s.OptionalString("device", d.Device);
+        foreach (var device in s.SectionList("devices")) d.Devices.Add(ReadDevice(device));
+        if (s.Section("timebase") is { } timebase) d.Timebase = ReadTimebase(timebase);
+        if (s.Section("startTrigger") is { } trigger) d.StartTrigger = ReadStartTrigger(trigger);
+        foreach (var (role, channel) in s.SectionMap("channels")) d.Channels[role] = ReadChannel(channel);
         s.RejectUnknownKeys();
         return d;
     }
@@ -110,6 +119,7 @@ public static class HardwareProfileLoader
         m.HeightPx = s.Int("heightPx", m.HeightPx);
         m.FrameRateHz = s.Double("frameRateHz", m.FrameRateHz);
         m.PixelSizeUm = s.Double("pixelSizeUm", m.PixelSizeUm);
+        m.Zoom = s.Double("zoom", m.Zoom);
         s.RejectUnknownKeys();
         return m;
     }
@@ -175,6 +185,7 @@ public static class HardwareProfileLoader
         m.MaxPulseRateHz = s.Double("maxPulseRateHz", m.MaxPulseRateHz);
         m.MaxDutyCycle = s.Double("maxDutyCycle", m.MaxDutyCycle);
         m.WatchdogTimeoutMs = s.Double("watchdogTimeoutMs", m.WatchdogTimeoutMs);
+        m.TriggerChannel = s.OptionalString("triggerChannel", m.TriggerChannel);
         s.RejectUnknownKeys();
         return m;
     }

@@ -30,9 +30,11 @@ public sealed record ProfileProblem(ProblemSeverity Severity, string Setting, ob
 
 /// <summary>
 /// Checks across sections that no single <c>Validate</c> method can make: pathway neuron indices, the
-/// stimulators' watchdogs against the frame period, limits that can never be reached, sections that will be ignored.
+/// stimulators' watchdogs against the frame period, limits that can never be reached, sections that will be ignored,
+/// and the wiring of a scanning rig (every role on a declared channel of the right kind, voltages within reach,
+/// frame rates the scanners can deliver).
 /// </summary>
-public static class ProfileChecks
+public static partial class ProfileChecks
 {
     /// <summary>Watchdogs longer than this many frame periods leave stimulation on for long after the loop stalls.</summary>
     public const int MaxWatchdogFrames = 10;
@@ -80,6 +82,7 @@ public static class ProfileChecks
                 problems.Add(new(ProblemSeverity.Warning, $"{path}.maxPulseWidthMs", s.MaxPulseWidthMs,
                     $"at most maxDutyCycle × 1000 ms ({Ms(s.MaxDutyCycle * 1000)} ms): a longer pulse always breaks the duty-cycle limit"));
         }
+        CheckRig(profile, problems);
         return problems.OrderByDescending(p => p.Severity).ToList();
     }
 

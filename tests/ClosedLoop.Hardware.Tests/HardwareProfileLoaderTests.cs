@@ -58,9 +58,10 @@ public class HardwareProfileLoaderTests
     }
 
     [Fact]
-    public void BuiltinNames_ListsBothShippedProfiles()
+    public void BuiltinNames_ListsEveryShippedProfile()
     {
-        Assert.Equal(["sim-two-photon", "sim-two-photon-512"], HardwareProfileLoader.BuiltinNames());
+        Assert.Equal(["ni-x-series-resonant", "sim-galvo", "sim-resonant", "sim-two-photon", "sim-two-photon-512"],
+            HardwareProfileLoader.BuiltinNames());
     }
 
     [Fact]

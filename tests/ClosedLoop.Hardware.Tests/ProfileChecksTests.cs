@@ -50,7 +50,13 @@ public class ProfileChecksTests
     public void Wiring_SimulationOnRealBackend_WarnsItIsIgnored()
     {
         var rig = Rig(frameRateHz: 30, watchdogMs: 250);
-        rig.Daq = new DaqProfile { Backend = DaqBackend.NiDaqmx, Device = "Dev1" };
+        rig.Daq = new DaqProfile
+        {
+            Backend = DaqBackend.NiDaqmx,
+            Device = "Dev1",
+            Devices = { new DaqDeviceProfile { Name = "Dev1" } },
+            Channels = { ["shutter"] = new DaqChannelProfile { Physical = "port0/line0", Kind = ChannelKind.DigitalOutput } },
+        };
 
         var problem = Assert.Single(ProfileChecks.Wiring(rig));
 
