@@ -14,6 +14,8 @@ internal sealed class SimOutputBuffer<T> where T : struct
     private int _period;       // regeneration: samples per channel in the repeating buffer
     private T[]? _next;        // regeneration: waveform waiting for the next period boundary
     private long _switchAt;
+    private T[]? _previous;    // regeneration: the waveform before the last switch, for samples before _currentFrom
+    private long _currentFrom;
     private readonly T[] _fifo; // streaming: capacity + 1 slots so the sample on the output is never overwritten
     private long _written;
     private long _generated;
@@ -54,6 +56,7 @@ internal sealed class SimOutputBuffer<T> where T : struct
             {
                 if (_period + scans > _capacity)
                     return $"{scans} samples per channel do not fit: the buffer holds {_capacity} and {_period} are already written. Enlarge Timing.SamplesPerChannel.";
+                if (_current.Length < _capacity * _channels) Array.Resize(ref _current, _capacity * _channels);
                 samples.CopyTo(_current.AsSpan(_period * _channels));
                 _period += scans;
                 _written += scans;
@@ -89,7 +92,9 @@ internal sealed class SimOutputBuffer<T> where T : struct
         }
         if (_next is not null && generated - 1 >= _switchAt)
         {
-            _next.CopyTo(_current, 0);
+            _previous = _current;
+            _current = _next;
+            _currentFrom = _switchAt;
             _next = null;
         }
     }
@@ -101,7 +106,8 @@ internal sealed class SimOutputBuffer<T> where T : struct
         if (_regenerate)
         {
             if (_period == 0) return default;
-            T[] buffer = _next is not null && index >= _switchAt ? _next : _current;
+            T[] buffer = _next is not null && index >= _switchAt ? _next
+                : _previous is not null && index < _currentFrom ? _previous : _current;
             return buffer[(int)(index % _period) * _channels + channel];
         }
         if (_written == 0) return default;
@@ -116,7 +122,8 @@ internal sealed class SimOutputBuffer<T> where T : struct
         if (!_regenerate) _written = 0;
         else
         {
-            if (_next is not null) { _next.CopyTo(_current, 0); _next = null; }
+            if (_next is not null) { _current = _next; _next = null; }
+            _previous = null;
             _written = _period;
         }
     }
