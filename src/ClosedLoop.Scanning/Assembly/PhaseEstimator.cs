@@ -10,9 +10,10 @@ namespace ClosedLoop.Scanning.Assembly;
 public readonly record struct PhaseEstimate(double PhaseSamples, double Correlation, int LinePairs);
 
 /// <summary>
-/// Estimates the bidirectional line phase from the data. A forward line's sample s and a backward line's sample
-/// <c>M + 2δ − s</c> see the same place (M = <see cref="PixelMap.MirrorSumSamples"/>, δ the phase), so the
-/// cross-correlation of each forward line with the time-reversed next (backward) line peaks at lag M + 2δ. The
+/// Estimates the bidirectional line phase from the data. Sample i of a forward line (centre at i + ½) and sample
+/// <c>j = M + 2δ − 1 − i</c> of the next, backward line see the same place (M = <see cref="PixelMap.MirrorSumSamples"/>,
+/// δ the phase), so the cross-correlation of each forward line with the time-reversed backward line peaks at lag
+/// M + 2δ − 1. The
 /// correlation is summed over line pairs and over integer lags covering ±<c>searchRangeSamples</c> of phase,
 /// and the peak is refined to a fraction of a sample by a parabola through it and its neighbours. Buffers are
 /// allocated once; an estimate allocates nothing.
@@ -40,7 +41,7 @@ public sealed class PhaseEstimator
         double first = map.FirstActiveSample - map.PhaseSamples, end = map.EndActiveSample - map.PhaseSamples;
         _windowStart = (int)Math.Ceiling(first) + searchRangeSamples;
         _windowLength = Math.Max(8, (int)Math.Floor(end) - searchRangeSamples - _windowStart);
-        int mid = (int)Math.Round(map.MirrorSumSamples);
+        int mid = (int)Math.Round(map.MirrorSumSamples - 1);
         _lagMin = mid - 2 * searchRangeSamples - 1;
         _lagMax = mid + 2 * searchRangeSamples + 1;
         _fwd = new float[_windowLength];
@@ -82,7 +83,7 @@ public sealed class PhaseEstimator
         double denom = ym - 2 * y0 + yp;
         double frac = denom < 0 ? 0.5 * (ym - yp) / denom : 0;
         double lag = _lagMin + best + Math.Clamp(frac, -0.5, 0.5);
-        double phase = Math.Clamp((lag - _map.MirrorSumSamples) / 2, -_range, _range);
+        double phase = Math.Clamp((lag + 1 - _map.MirrorSumSamples) / 2, -_range, _range);
         return new PhaseEstimate(phase, energy > 0 ? y0 / energy : 0, used);
     }
 
