@@ -19,7 +19,7 @@ public class WaveformBenchmarkTests(ITestOutputHelper output)
         var raster = new GalvoRaster(y with { Name = "galvoX" }, y, new RasterSettings(512, 500, 5, 5), 250e3);
         int n = resonant.Plan.SamplesPerFrame;
         double[] yv = new double[n], etl = new double[n], blank = new double[n];
-        double[] gx = new double[raster.Plan.SamplesPerFrame], gy = new double[raster.Plan.SamplesPerFrame];
+        double[] gx = new double[raster.Plan.SamplesPerFrame], gy = new double[gx.Length], gb = new double[gx.Length];
 
         double Time(Action a)
         {
@@ -31,7 +31,7 @@ public class WaveformBenchmarkTests(ITestOutputHelper output)
         }
 
         double resonantMs = Time(() => { resonant.WriteFrame(yv); volume.WriteFrame(1, etl); volume.WriteBlanking(1, blank, BlankingLevels.Digital); });
-        double rasterMs = Time(() => { raster.WriteFrame(gx, gy); raster.Plan.WriteBlanking(blank.Length >= gx.Length ? blank : new double[gx.Length], BlankingLevels.Digital); });
+        double rasterMs = Time(() => { raster.WriteFrame(gx, gy); raster.Plan.WriteBlanking(gb, BlankingLevels.Digital); });
         output.WriteLine($"resonant 512 lines, Y + ETL step + blanking, {n} AO samples @ 1 MS/s: {resonantMs:F3} ms per frame");
         output.WriteLine($"galvo raster 512 lines @ 500 Hz, X + Y + blanking, {gx.Length} AO samples @ 250 kS/s: {rasterMs:F3} ms per frame");
     }
