@@ -139,6 +139,25 @@ public class WaveformTests
     }
 
     [Fact]
+    public void WriteBlanking_Resonant_BeamOffAtEveryTurnaroundAndDuringFlyback()
+    {
+        var axis = new ResonantSlowAxis(Y, new ResonantScanSettings(32, 7910, true, 0.7, 2, Motion: SlowAxisMotion.Ramped, MinFlybackLines: 3), Ao);
+        var plan = axis.Plan;
+        var blank = new double[plan.SamplesPerFrame];
+        plan.WriteBlanking(blank, new BlankingLevels(OnV: 1.2, OffV: 0));
+
+        for (int line = 1; line < plan.LinesPerFrame; line++)
+        {
+            Assert.Equal(0.0, blank[(int)Math.Round(line * plan.SamplesPerLine)]);        // turnaround at the line-clock edge
+            Assert.Equal(1.2, blank[(int)Math.Round((line + 0.5) * plan.SamplesPerLine)]); // centre of the line, fastest beam
+        }
+        Assert.True(plan.FlybackLines >= 3);
+        int flybackStart = (int)Math.Ceiling(plan.LinesPerFrame * plan.SamplesPerLine);
+        Assert.All(blank.AsSpan(flybackStart).ToArray(), v => Assert.Equal(0.0, v));
+        Assert.InRange(plan.BeamOnWindows.Sum(w => w.Length) / (double)(plan.LinesPerFrame * plan.SamplesPerLine), 0.68, 0.70);
+    }
+
+    [Fact]
     public void WriteFrame_ResonantRamped_FliesBackToStartOfFrame()
     {
         var axis = new ResonantSlowAxis(Y, new ResonantScanSettings(32, 7910, false, 0.7, 2, Motion: SlowAxisMotion.Ramped), Ao);
