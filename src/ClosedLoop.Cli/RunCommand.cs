@@ -49,7 +49,7 @@ public static class RunCommand
         var p = s.Experiment.Protocol;
         string length = s.FrameLimit is long n ? $"{n} frames ({n / s.Profile.Imaging.FrameRateHz:0.#} s)" : $"until {p.Trials} trials are done";
         console.MarkupLine($"[bold]closedloop run[/] {Markup.Escape(s.Experiment.Name)} on {Markup.Escape(s.Profile.Name)} " +
-                           $"({s.Profile.Imaging.WidthPx}×{s.Profile.Imaging.HeightPx} px at {s.Profile.Imaging.FrameRateHz:0.##} Hz, {s.Rig.Pacing.ToString().ToLowerInvariant()} pacing, {s.Rois.Count} ROIs), {Markup.Escape(length)}. Ctrl+C stops safely.");
+                           $"({s.Profile.Imaging.WidthPx}×{s.Profile.Imaging.HeightPx} px at {s.Profile.Imaging.FrameRateHz:0.##} Hz, {s.Pacing.ToString().ToLowerInvariant()} pacing, acquisition: {Markup.Escape(s.AcquisitionPath)}, {s.Rois.Count} ROIs), {Markup.Escape(length)}. Ctrl+C stops safely.");
     }
 
     private static void ShowProgress(Session s, Task<RunResult> run, IAnsiConsole console, bool quiet)
@@ -84,6 +84,6 @@ public static class RunCommand
     {
         var trials = s.Protocol.Trials;
         return $"frame {s.Pipeline.Loop.FramesProcessed}, trial {trials.Count + (s.Protocol.StateName == "Stimulating" ? 1 : 0)} ({s.Protocol.StateName.ToLowerInvariant()}), " +
-               $"{s.Interlock.Delivered} stimuli, {trials.Count(t => !t.TimedOut)} responses, drops {s.Pipeline.Input.Dropped + s.Rig.FramesDroppedAtSource}";
+               $"{s.Interlock.Delivered} stimuli, {trials.Count(t => !t.TimedOut)} responses, drops {s.Pipeline.Input.Dropped + s.Source.FramesDroppedAtSource}";
     }
 }

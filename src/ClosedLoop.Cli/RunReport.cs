@@ -46,6 +46,8 @@ public sealed record RunReport
     public required string Experiment { get; init; }
     /// <summary>realtime or fast.</summary>
     public required string Pacing { get; init; }
+    /// <summary>How frames were obtained: whole frames from the frame-level simulated rig, or assembled from DAQ samples.</summary>
+    public required string Acquisition { get; init; }
     /// <summary>Frame geometry and rate.</summary>
     public required int WidthPx { get; init; }
     /// <summary>Frame height.</summary>
@@ -118,7 +120,8 @@ public sealed record RunReport
             StopReason = result.StopReason,
             Profile = s.Profile.SourcePath,
             Experiment = s.Experiment.SourcePath,
-            Pacing = s.Rig.Pacing.ToString().ToLowerInvariant(),
+            Pacing = s.Pacing.ToString().ToLowerInvariant(),
+            Acquisition = s.AcquisitionPath,
             WidthPx = s.Profile.Imaging.WidthPx,
             HeightPx = s.Profile.Imaging.HeightPx,
             FrameRateHz = s.Profile.Imaging.FrameRateHz,

@@ -1,4 +1,5 @@
 using ClosedLoop.Cli.Experiments;
+using ClosedLoop.Cli.Rigs;
 using ClosedLoop.Control;
 using ClosedLoop.Core;
 using ClosedLoop.FirmwareSim;
@@ -32,7 +33,6 @@ public sealed class Session : IDisposable
         Warnings = warnings;
         Events = new RunEventLog();
         Stop = new CancellationTokenSource();
-        Context = new RunContext($"{DateTime.UtcNow:yyyyMMdd-HHmmss}-{experiment.Name}", profile.Imaging.FrameRateHz, Events, Stop);
         Interlock = new SafetyInterlock(Events);
     }
 
@@ -54,14 +54,26 @@ public sealed class Session : IDisposable
     /// <summary>Cancelled when a stage ends the run.</summary>
     public CancellationTokenSource Stop { get; }
 
-    /// <summary>Shared run context.</summary>
-    public RunContext Context { get; }
+    /// <summary>Shared run context (at the rig's actual frame rate).</summary>
+    public RunContext Context { get; private set; } = null!;
 
     /// <summary>The one interlock all stimulation passes through.</summary>
     public SafetyInterlock Interlock { get; }
 
-    /// <summary>The simulated rig (the only backend so far).</summary>
-    public SimulatedTwoPhotonRig Rig { get; private set; } = null!;
+    /// <summary>Where frames come from: the frame-level simulated rig, or a resonant scan through the (simulated) DAQ.</summary>
+    public IFrameSource Source { get; private set; } = null!;
+
+    /// <summary>The virtual tissue under the simulated objective.</summary>
+    public VirtualTissue Tissue { get; private set; } = null!;
+
+    /// <summary>How the simulated rig is paced.</summary>
+    public SimulationPacing Pacing { get; private set; }
+
+    /// <summary>"frames" for the frame-level simulated rig, "samples → frames" when frames are assembled from DAQ samples.</summary>
+    public string AcquisitionPath { get; private set; } = "";
+
+    /// <summary>The resonant rig, when the profile describes one.</summary>
+    public SimulatedResonantRig? ResonantRig { get; private set; }
 
     /// <summary>The ROI set in use.</summary>
     public RoiSet Rois { get; private set; } = null!;
@@ -109,9 +121,28 @@ public sealed class Session : IDisposable
         double durationS = Options.DurationS ?? Experiment.DurationS;
         if (Options.DurationS is double d) Check.InRange("--duration", d, 0.1, 7 * 86_400);
         FrameLimit = durationS > 0 ? (long)Math.Ceiling(durationS * Profile.Imaging.FrameRateHz) : null;
-        Rig = new SimulatedTwoPhotonRig(Profile, FrameLimit, Options.Pacing);
+        Pacing = Options.Pacing ?? Profile.Simulation!.Pacing;
+        if (Profile.Scanners is { Mode: ScanMode.ResonantGalvo })
+        {
+            ResonantRig = SimulatedResonantRig.Build(Profile, FrameLimit, Pacing);
+            Source = ResonantRig.Source;
+            Tissue = ResonantRig.Tissue;
+            AcquisitionPath = $"samples → frames (resonant {ResonantRig.Plan.FrameRateHz:0.##} Hz, {ResonantRig.Source.Assembler.Channels} detector channel(s))";
+        }
+        else if (Profile.Scanners is { Mode: ScanMode.GalvoGalvo })
+        {
+            throw new SettingException("scanners.mode", "galvoGalvo", "resonantGalvo for acquisition through the DAQ (galvo-galvo frame assembly exists; its acquisition loop does not yet), or no scanners section for the frame-level simulated rig", Profile.SourcePath);
+        }
+        else
+        {
+            var rig = new SimulatedTwoPhotonRig(Profile, FrameLimit, Pacing);
+            Source = rig;
+            Tissue = rig.Tissue;
+            AcquisitionPath = "frames (frame-level simulated rig)";
+        }
+        Context = new RunContext($"{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Experiment.Name}", Source.FrameRateHz, Events, Stop);
 
-        Rois = Experiment.LoadRois(() => TissueRois(Rig.Tissue.Footprints));
+        Rois = Experiment.LoadRois(() => TissueRois(Tissue.Footprints));
         try { Rois.Check(Profile.Imaging.WidthPx, Profile.Imaging.HeightPx); }
         catch (SettingException ex) { throw Experiment.Locate(new SettingException("rois", Rois.SourceName, ex.Allowed + $" (the ROI set is {Rois.WidthPx}×{Rois.HeightPx}; the profile images {Profile.Imaging.WidthPx}×{Profile.Imaging.HeightPx})")); }
         Activity = Rois.CreateActivity();
@@ -140,7 +171,7 @@ public sealed class Session : IDisposable
         foreach (var sp in Profile.Stimulators)
         {
             if (sp.Kind != StimulatorKind.Optogenetic) continue;
-            Interlock.Register(sp, new SimulatedPhotostimulator(sp, Rig.Tissue));
+            Interlock.Register(sp, new SimulatedPhotostimulator(sp, Tissue));
         }
 
         var ps = Experiment.Protocol;
@@ -164,7 +195,7 @@ public sealed class Session : IDisposable
             new DetectorStage(detectors, Activity),
             Protocol,
         };
-        Pipeline = new RunPipeline(Rig, stages, Experiment.Pipeline);
+        Pipeline = new RunPipeline(Source, stages, Experiment.Pipeline);
         Pipeline.OnShutdown(() =>
         {
             Interlock.StopWatchdog();
@@ -194,6 +225,7 @@ public sealed class Session : IDisposable
     public void Dispose()
     {
         Interlock.Dispose();
+        ResonantRig?.Dispose();
         Stop.Dispose();
     }
 }

@@ -38,7 +38,7 @@ public sealed class FastLoop
     /// <summary>Frames missing before or between processed frames (dropped anywhere upstream), counted from frame 0.</summary>
     public long FrameIndexGaps => Interlocked.Read(ref _gaps);
 
-    /// <summary>Host time the loop last finished a frame or started waiting; a watchdog compares it with now.</summary>
+    /// <summary>Host time the loop last finished a frame (0 before the first); a watchdog compares it with now.</summary>
     public long LastProgressHostNs => Interlocked.Read(ref _lastProgressHostNs);
 
     /// <summary>Bytes allocated by the loop thread per frame after warm-up (NaN before any steady-state frame).</summary>
@@ -57,7 +57,8 @@ public sealed class FastLoop
         try
         {
             for (; started < _stages.Length; started++) _stages[started].Start(context);
-            Interlocked.Exchange(ref _lastProgressHostNs, MonotonicClock.NowNs());
+            // LastProgressHostNs stays 0 until the first frame is done: nothing can be stimulated before it, and a
+            // source may take a while to deliver its first frame (device start, first line-clock edges).
             while (_input.TryTake(out var frame, cancellationToken))
             {
                 try

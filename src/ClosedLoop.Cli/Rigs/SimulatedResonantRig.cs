@@ -1,0 +1,150 @@
+using ClosedLoop.Core;
+using ClosedLoop.FirmwareSim;
+using ClosedLoop.FirmwareSim.Daq;
+using ClosedLoop.FirmwareSim.Optics;
+using ClosedLoop.Hardware;
+using ClosedLoop.Hardware.Daq;
+using ClosedLoop.Scanning.Acquisition;
+using ClosedLoop.Scanning.Assembly;
+using ClosedLoop.Scanning.Waveforms;
+
+namespace ClosedLoop.Cli.Rigs;
+
+/// <summary>
+/// A resonant-galvo rig on simulated hardware, wired from a hardware profile exactly as a real one would be: a
+/// simulated DAQ device (the profile's ranges, rates and channels), the resonant line clock on its counter input, a
+/// scan head that images the virtual tissue onto the PMT inputs, the galvo-Y/ETL/Pockels waveforms on the analog
+/// outputs, and <see cref="ResonantScanSource"/> assembling frames from the digitised samples. Only the DAQ system
+/// and the optics behind it are simulated; the acquisition code is the one a real rig runs.
+/// </summary>
+public sealed class SimulatedResonantRig : IDisposable
+{
+    /// <summary>How far the simulated mirror lags its line clock: the line phase the acquisition must find by itself.</summary>
+    public const double MirrorLagNs = 400;
+
+    private SimulatedResonantRig(SimulatedDaqSystem daq, VirtualTissue tissue, ResonantScanSource source, ScanPlan plan)
+    {
+        Daq = daq;
+        Tissue = tissue;
+        Source = source;
+        Plan = plan;
+    }
+
+    /// <summary>The simulated DAQ system.</summary>
+    public SimulatedDaqSystem Daq { get; }
+
+    /// <summary>The virtual tissue under the objective.</summary>
+    public VirtualTissue Tissue { get; }
+
+    /// <summary>The acquisition: samples → frames.</summary>
+    public ResonantScanSource Source { get; }
+
+    /// <summary>Timing of one frame of the scan.</summary>
+    public ScanPlan Plan { get; }
+
+    /// <summary>Builds the rig. Throws <see cref="SettingException"/> naming the profile setting for anything that
+    /// cannot be wired (missing sections or channels, a scan the galvo cannot follow).</summary>
+    public static SimulatedResonantRig Build(HardwareProfile p, long? frameLimit, SimulationPacing pacing)
+    {
+        var sim = p.Simulation ?? throw new SettingException("simulation", null, "present for a simulated rig", p.SourcePath);
+        var scanners = p.Scanners ?? throw new SettingException("scanners", null, "present for a resonant rig", p.SourcePath);
+        var resonant = scanners.Resonant ?? throw new SettingException("scanners.resonant", null, "present when scanners.mode is resonantGalvo", p.SourcePath);
+        var galvoY = scanners.GalvoY ?? throw new SettingException("scanners.galvoY", null, "present for a resonant-galvo rig", p.SourcePath);
+        var yChannel = Channel(p, galvoY.Channel, "scanners.galvoY.channel");
+        var deviceProfile = p.Daq.FindDevice(yChannel.Device ?? p.Daq.Device ?? "")
+            ?? throw new SettingException("daq.devices", null, $"a device named '{yChannel.Device ?? p.Daq.Device}'", p.SourcePath);
+        var lineClockChannel = Channel(p, resonant.LineClockChannel, "scanners.resonant.lineClockChannel");
+        var pmtChannels = p.Pmts.Select((pmt, i) => Channel(p, pmt.Channel, $"pmts[{i}].channel")).ToList();
+        if (pmtChannels.Count == 0) throw new SettingException("pmts", 0, "at least one PMT", p.SourcePath);
+
+        string dev = deviceProfile.Name;
+        // Values the profile leaves out take the simulated device's defaults (an X-series-like card).
+        var defaults = new SimulatedDaqDeviceOptions();
+        var aiRangeV = deviceProfile.AiRangeV is { } ai ? new DaqRange(ai.MinV, ai.MaxV) : defaults.AiRangeV;
+        var aoRangeV = deviceProfile.AoRangeV is { } ao ? new DaqRange(ao.MinV, ao.MaxV) : defaults.AoRangeV;
+        double maxAiRateHz = deviceProfile.MaxAiRateHz ?? defaults.MaxAiRateHz;
+        double maxAoRateHz = deviceProfile.MaxAoRateHz ?? defaults.MaxAoRateHz;
+        var daq = new SimulatedDaqSystem(new SimulatedDaqOptions
+        {
+            ClockMode = pacing == SimulationPacing.Fast ? DaqClockMode.Manual : DaqClockMode.RealTime,
+            Devices =
+            [
+                new SimulatedDaqDeviceOptions
+                {
+                    Name = dev,
+                    ProductType = deviceProfile.ProductType ?? "simulated",
+                    AiRangeV = aiRangeV,
+                    AoRangeV = aoRangeV,
+                    MaxAiRateHz = maxAiRateHz,
+                    MaxAoRateHz = maxAoRateHz,
+                },
+            ],
+        });
+        try
+        {
+            var imaging = p.Imaging;
+            // One AO tick per µs keeps the galvo waveform locked to the line clock when a line lasts a whole number
+            // of ticks (see docs/scanning.md); the detectors run at the device's full rate.
+            double aoRateHz = Math.Min(1e6, maxAoRateHz);
+            double aiRateHz = maxAiRateHz;
+            double yAmplitudeDeg = resonant.MaxScanAngleDeg / imaging.Zoom / 2 * imaging.HeightPx / imaging.WidthPx;
+            var yRange = yChannel.RangeV is { } yr ? new DaqRange(yr.MinV, yr.MaxV) : aoRangeV;
+            var axis = new GalvoAxis("galvoY", galvoY.VoltsPerDeg, galvoY.MaxAngleDeg, galvoY.MaxSlewDegPerS, galvoY.MaxAccelDegPerS2,
+                yRange.MinV, yRange.MaxV);
+            var settings = new ResonantScanSettings(imaging.HeightPx, resonant.FrequencyHz, resonant.Bidirectional,
+                resonant.TemporalFillFraction, yAmplitudeDeg, Motion: SlowAxisMotion.Ramped);
+            var slow = new ResonantSlowAxis(axis, settings, aoRateHz);
+            if (resonant.Bidirectional && (imaging.HeightPx + slow.Plan.FlybackLines) % 2 != 0)
+                slow = new ResonantSlowAxis(axis, settings with { MinFlybackLines = slow.Plan.FlybackLines + 1 }, aoRateHz); // start every frame on a forward line
+            var plan = slow.Plan;
+            var yWave = new double[plan.SamplesPerFrame];
+            slow.WriteFrame(yWave);
+
+            var tissue = new VirtualTissue(sim.Tissue, imaging, sim.Seed,
+                Path.GetDirectoryName(Path.GetFullPath(p.SourcePath.StartsWith("builtin:", StringComparison.Ordinal) ? "." : p.SourcePath)));
+            double topV = galvoY.VoltsPerDeg * -yAmplitudeDeg, bottomV = galvoY.VoltsPerDeg * yAmplitudeDeg;
+            var head = new ScanHeadSimulator(tissue, new ScanHeadSettings(resonant.FrequencyHz, resonant.TemporalFillFraction,
+                LineClockPhaseNs: 0, MirrorLagNs, GalvoYAoChannel: AoIndex(yChannel.Physical), topV, bottomV,
+                CodesPerPhoton: tissue.CountsPerPhoton, OffsetCodes: 0, DarkNoiseCodes: 2), aiRateHz, sim.Seed);
+            var device = daq.Device(dev);
+            for (int i = 0; i < pmtChannels.Count; i++)
+                device.ConnectAnalogInput(AiIndex(pmtChannels[i].Physical), head.Pmt(i == 0 ? 1.0 : 0.3));
+            string lineTerminal = lineClockChannel.Terminal ?? throw new SettingException("daq.channels.lineClock.terminal", null, "the terminal the resonant sync arrives on", p.SourcePath);
+            device.ConnectDigitalInput(lineTerminal, new ResonantLineClock(resonant.FrequencyHz, sim.Seed));
+
+            var geometry = new ResonantGeometry(aiRateHz, resonant.FrequencyHz, imaging.WidthPx, resonant.TemporalFillFraction, resonant.Bidirectional);
+            var config = new ResonantScanConfig(
+                AiChannels: string.Join(",", pmtChannels.Select(c => $"{dev}/{c.Physical}")),
+                AiRange: aiRangeV, AiRateHz: aiRateHz,
+                AoChannels: $"{dev}/{yChannel.Physical}", AoRange: new DaqRange(axis.AoMinV, axis.AoMaxV), AoRateHz: aoRateHz,
+                FrameWaveform: yWave,
+                Counter: $"{dev}/{lineClockChannel.Physical}", LineClockTerminal: "/" + dev + "/" + lineTerminal,
+                ShutterLines: p.Laser?.ShutterChannel is string s ? $"{dev}/{Channel(p, s, "laser.shutterChannel").Physical}" : null,
+                Geometry: geometry, HeightPx: imaging.HeightPx, FlybackLines: plan.FlybackLines, AdcOffset: 0,
+                FrameRateHz: plan.FrameRateHz);
+            long periodNs = (long)Math.Round(1e9 / aiRateHz);
+            Action<long>? pace = pacing == SimulationPacing.Fast ? sample => daq.AdvanceTo(Math.Max(daq.NowNs, sample * periodNs + daq.StartLatencyNs + 1)) : null;
+            var source = new ResonantScanSource(daq, config, frameLimit, pace);
+            return new SimulatedResonantRig(daq, tissue, source, plan);
+        }
+        catch
+        {
+            daq.Dispose();
+            throw;
+        }
+    }
+
+    private static DaqChannelProfile Channel(HardwareProfile p, string? role, string setting) =>
+        role is not null && p.Daq.Channels.TryGetValue(role, out var c) ? c
+            : throw new SettingException(setting, role, $"one of the roles under daq.channels: {string.Join(", ", p.Daq.Channels.Keys)}", p.SourcePath);
+
+    private static int AoIndex(string physical) => Index(physical, "ao");
+    private static int AiIndex(string physical) => Index(physical, "ai");
+
+    private static int Index(string physical, string prefix) =>
+        physical.StartsWith(prefix, StringComparison.Ordinal) && int.TryParse(physical.AsSpan(prefix.Length), out int i) ? i
+            : throw new SettingException("daq.channels", physical, $"a channel named {prefix}N");
+
+    /// <inheritdoc />
+    public void Dispose() => Daq.Dispose();
+}
