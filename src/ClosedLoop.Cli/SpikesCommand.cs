@@ -79,6 +79,7 @@ public static class SpikesCommand
     /// <summary><c>spikes infer</c>; returns the exit code.</summary>
     public static int Infer(string calciumPath, string outPath, double rateHz, string method, IAnsiConsole console) => Guard(console, () =>
     {
+        Check.Positive("--rate-hz", rateHz);
         var m = ParseMethod(method);
         var calcium = SpikefinderCsv.Read(calciumPath, rateHz);
         var sw = Stopwatch.StartNew();
@@ -92,6 +93,7 @@ public static class SpikesCommand
     /// <summary><c>spikes score</c>; returns the exit code.</summary>
     public static int Score(string truthPath, string predictedPath, double rateHz, bool perNeuron, IAnsiConsole console) => Guard(console, () =>
     {
+        Check.Positive("--rate-hz", rateHz);
         var truth = SpikefinderCsv.Read(truthPath, rateHz);
         var predicted = SpikefinderCsv.Read(predictedPath, rateHz);
         if (predicted.Count != truth.Count)
@@ -112,6 +114,7 @@ public static class SpikesCommand
     /// <summary><c>spikes evaluate</c>; returns the exit code.</summary>
     public static int Evaluate(string dataFolder, double rateHz, IAnsiConsole console) => Guard(console, () =>
     {
+        Check.Positive("--rate-hz", rateHz);
         var sw = Stopwatch.StartNew();
         var oasis = SpikefinderEvaluation.Run(dataFolder, SpikeMethod.Oasis, samplingRateHz: rateHz);
         var baseline = SpikefinderEvaluation.Run(dataFolder, SpikeMethod.Derivative, samplingRateHz: rateHz);
