@@ -17,6 +17,7 @@ public sealed class PopulationActivity
         Raw = new float[units];
         Dff = new float[units];
         NoiseLevel = new float[units];
+        Rate = new float[units];
     }
 
     /// <summary>Number of units.</summary>
@@ -39,4 +40,7 @@ public sealed class PopulationActivity
 
     /// <summary>Running noise level ν per unit (Rupprecht et al. 2021: median |Δ(ΔF/F in %)| / √frame rate).</summary>
     public float[] NoiseLevel { get; }
+
+    /// <summary>Inferred spike rate per unit, spikes per frame.</summary>
+    public float[] Rate { get; }
 }
