@@ -55,6 +55,25 @@ public class ResonantAcquisitionTests
     }
 
     [Fact]
+    public void Run_DetectorStreamStalls_FaultsWithShutterClosed()
+    {
+        // The same rig, but nothing advances the simulated device's clock: no sample ever arrives.
+        var (rig, _, _) = Acquire(1);
+        using var _ = rig;
+        var stalled = new ClosedLoop.Scanning.Acquisition.ResonantScanSource(rig.Daq, rig.Source.Config, frameLimit: 5);
+        var pipeline = new RunPipeline(stalled, new IFastStage[] { new Capture(1) }, new PipelineSettings());
+        using var stop = new CancellationTokenSource();
+
+        var result = pipeline.Run(new RunContext("stall", 30, new RunEventLog(), stop), stop, CancellationToken.None);
+
+        Assert.Equal(RunOutcome.Faulted, result.Outcome);
+        Assert.Contains("stalled", result.FaultMessage);
+        var shutter = rig.Daq.Device("Dev1").LineHistory(0);
+        Assert.True(shutter.Count >= 2 && shutter[^2].High && !shutter[^1].High, "the shutter opened for the run and closed at the fault");
+        Assert.False(rig.Daq.Device("Dev1").LineState(0));
+    }
+
+    [Fact]
     public void Constructor_BidirectionalFrameWithOddLineCount_RefusedNamingFlyback()
     {
         var (rig, _, _) = Acquire(1);

@@ -80,6 +80,10 @@ public sealed class ResonantScanSource : IFrameSource
     /// <inheritdoc />
     public long FramesDroppedAtSource => Interlocked.Read(ref _dropped);
 
+    /// <summary>How long the detector stream may deliver nothing before the source gives up with an error, in ns:
+    /// ten frame periods or half a second, whichever is longer.</summary>
+    public long StallTimeoutNs => (long)Math.Max(0.5e9, 10e9 / _c.FrameRateHz);
+
     /// <summary>The configuration the source was built with.</summary>
     public ResonantScanConfig Config => _c;
 
@@ -135,6 +139,8 @@ public sealed class ResonantScanSource : IFrameSource
             shutter?.WriteState(1);
             ao.Start();
             var clock = new SampleClock(ai.SampleRateHz, MonotonicClock.NowNs());
+            long lastSampleHostNs = MonotonicClock.NowNs();
+            long stallNs = StallTimeoutNs;
 
             for (long frameIndex = 0; _frameLimit is null || frameIndex < _frameLimit; frameIndex++)
             {
@@ -150,8 +156,12 @@ public sealed class ResonantScanSource : IFrameSource
                     }
                     _pace?.Invoke(windowStart + windowCount + chunk.Length / channels);
                     int n = ai.Read(chunk, TimeSpan.FromMilliseconds(100), out long first, cancellationToken);
+                    if (n == 0 && MonotonicClock.NowNs() - lastSampleHostNs > stallNs)
+                        throw new DaqException(DaqErrorCodes.ReadTimeout, ai.Device,
+                            $"the detector stream stalled: no samples for {stallNs / 1e6:0} ms (sample clock or trigger lost?); acquisition stopped, shutter closed", ai.Name);
                     if (n > 0)
                     {
+                        lastSampleHostNs = MonotonicClock.NowNs();
                         if (first != windowStart + windowCount)
                             throw new DaqException(DaqErrorCodes.InputBufferOverflow, ai.Device, $"detector samples skipped from {windowStart + windowCount} to {first}", ai.Name);
                         if (windowCount + n > window) Compact(samples, channels, window, ref windowStart, ref windowCount, edges, pendingEdges, linesSeen, firstLine);
