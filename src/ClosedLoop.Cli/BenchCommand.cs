@@ -26,9 +26,12 @@ public static class BenchCommand
         var rois = new Option<int>("--rois") { Description = "ROIs (generated neurons).", DefaultValueFactory = _ => 500 };
         var frames = new Option<int>("--frames") { Description = "Frames measured after warm-up.", DefaultValueFactory = _ => 20_000 };
         var json = new Option<string?>("--json") { Description = "Also write the figures to this JSON file." };
+        var scan = new Option<bool>("--scan") { Description = "Measure the scanning layer instead: waveform generation and frame assembly from raw samples." };
         var cmd = new Command("bench", "Measure the fast loop on simulated frames: frames/s on one core, allocations per frame, latency percentiles from frame complete to stimulation decision.")
-            { width, height, rois, frames, json };
-        cmd.SetAction(p => Execute(p.GetValue(width), p.GetValue(height), p.GetValue(rois), p.GetValue(frames), p.GetValue(json), AnsiConsole.Console));
+            { width, height, rois, frames, json, scan };
+        cmd.SetAction(p => p.GetValue(scan)
+            ? ScanBench.Execute(AnsiConsole.Console)
+            : Execute(p.GetValue(width), p.GetValue(height), p.GetValue(rois), p.GetValue(frames), p.GetValue(json), AnsiConsole.Console));
         return cmd;
     }
 

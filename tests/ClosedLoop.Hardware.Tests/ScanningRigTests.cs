@@ -90,7 +90,7 @@ public class ScanningRigTests
         Assert.Equal(("ctr0", ChannelKind.CounterInput, "PFI1"), (p.Daq.Channels["lineClock"].Physical, p.Daq.Channels["lineClock"].Kind, p.Daq.Channels["lineClock"].Terminal));
         Assert.Equal(new VoltageRange(0, 5), p.Daq.Channels["etl"].RangeV);
         var scanners = p.Scanners!;
-        Assert.Equal((ScanMode.ResonantGalvo, 7910.0, true, 15820.0), (scanners.Mode, scanners.Resonant!.FrequencyHz, scanners.Resonant.Bidirectional, scanners.Resonant.LineRateHz));
+        Assert.Equal((ScanMode.ResonantGalvo, 7936.507936508, true, 2 * 7936.507936508), (scanners.Mode, scanners.Resonant!.FrequencyHz, scanners.Resonant.Bidirectional, scanners.Resonant.LineRateHz));
         Assert.Equal(("galvoY", 0.5, 13.0), (scanners.GalvoY!.Channel, scanners.GalvoY.VoltsPerDeg, scanners.GalvoY.MaxAngleDeg));
         Assert.Equal((-2.0, 2.0, 0.5, 4.5), (p.Etl!.MinDiopter, p.Etl.MaxDiopter, p.Etl.VoltsFor(-2), p.Etl.VoltsFor(2)));
         Assert.Equal((50.0, 200.0, 16.0, 12.5, 5.0), (p.Optics!.ScanLensFocalLengthMm, p.Optics.TubeLensFocalLengthMm, p.Optics.ObjectiveMagnification, p.Optics.ObjectiveFocalLengthMm, p.Optics.MirrorDiameterMm));
