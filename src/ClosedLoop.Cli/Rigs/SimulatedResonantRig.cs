@@ -97,8 +97,7 @@ public sealed class SimulatedResonantRig : IDisposable
             if (resonant.Bidirectional && (imaging.HeightPx + slow.Plan.FlybackLines) % 2 != 0)
                 slow = new ResonantSlowAxis(axis, settings with { MinFlybackLines = slow.Plan.FlybackLines + 1 }, aoRateHz); // start every frame on a forward line
             var plan = slow.Plan;
-            var yWave = new double[plan.SamplesPerFrame];
-            slow.WriteFrame(yWave);
+            var (aoChannels, aoRange, waveform) = ScanOutputs(p, dev, yChannel, yRange, aoRangeV, slow);
 
             var tissue = new VirtualTissue(sim.Tissue, imaging, sim.Seed,
                 Path.GetDirectoryName(Path.GetFullPath(p.SourcePath.StartsWith("builtin:", StringComparison.Ordinal) ? "." : p.SourcePath)));
@@ -116,8 +115,8 @@ public sealed class SimulatedResonantRig : IDisposable
             var config = new ResonantScanConfig(
                 AiChannels: string.Join(",", pmtChannels.Select(c => $"{dev}/{c.Physical}")),
                 AiRange: aiRangeV, AiRateHz: aiRateHz,
-                AoChannels: $"{dev}/{yChannel.Physical}", AoRange: new DaqRange(axis.AoMinV, axis.AoMaxV), AoRateHz: aoRateHz,
-                FrameWaveform: yWave,
+                AoChannels: aoChannels, AoRange: aoRange, AoRateHz: aoRateHz,
+                FrameWaveform: waveform,
                 Counter: $"{dev}/{lineClockChannel.Physical}", LineClockTerminal: "/" + dev + "/" + lineTerminal,
                 ShutterLines: p.Laser?.ShutterChannel is string s ? $"{dev}/{Channel(p, s, "laser.shutterChannel").Physical}" : null,
                 Geometry: geometry, HeightPx: imaging.HeightPx, FlybackLines: plan.FlybackLines, AdcOffset: 0,
@@ -132,6 +131,45 @@ public sealed class SimulatedResonantRig : IDisposable
             daq.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The scan outputs of one frame, interleaved by scan: galvo Y, then the ETL held at 0 dpt (the nominal focal
+    /// plane) when the profile has one, then the Pockels cell when the laser has a power-control channel: at the top
+    /// of its range while the beam is on, at the bottom during turnarounds and the galvo's flyback. (The Pockels
+    /// level is not yet calibrated to power at the sample.)
+    /// </summary>
+    private static (string Channels, DaqRange Range, double[] Waveform) ScanOutputs(HardwareProfile p, string dev,
+        DaqChannelProfile yChannel, DaqRange yRange, DaqRange deviceAo, ResonantSlowAxis slow)
+    {
+        var plan = slow.Plan;
+        int n = plan.SamplesPerFrame;
+        var y = new double[n];
+        slow.WriteFrame(y);
+        var columns = new List<double[]> { y };
+        var names = new List<string> { $"{dev}/{yChannel.Physical}" };
+        if (p.Etl is { } etl)
+        {
+            var c = Channel(p, etl.Channel, "etl.channel");
+            double v = etl.VoltsFor(0);
+            if (c.RangeV is { } r) v = Math.Clamp(v, r.MinV, r.MaxV);
+            columns.Add(Enumerable.Repeat(v, n).ToArray());
+            names.Add($"{dev}/{c.Physical}");
+        }
+        if (p.Laser?.PowerControlChannel is string pockels)
+        {
+            var c = Channel(p, pockels, "laser.powerControlChannel");
+            var r = c.RangeV is { } cr ? new DaqRange(cr.MinV, cr.MaxV) : deviceAo;
+            var blank = new double[n];
+            plan.WriteBlanking(blank, new BlankingLevels(r.MaxV, r.MinV));
+            columns.Add(blank);
+            names.Add($"{dev}/{c.Physical}");
+        }
+        var interleaved = new double[n * columns.Count];
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < columns.Count; k++)
+                interleaved[i * columns.Count + k] = columns[k][i];
+        return (string.Join(",", names), columns.Count == 1 ? yRange : deviceAo, interleaved);
     }
 
     private static DaqChannelProfile Channel(HardwareProfile p, string? role, string setting) =>
