@@ -73,7 +73,7 @@ public sealed class Session : IDisposable
     public string AcquisitionPath { get; private set; } = "";
 
     /// <summary>The resonant rig, when the profile describes one.</summary>
-    public SimulatedResonantRig? ResonantRig { get; private set; }
+    public SimulatedScanRig? ScanRig { get; private set; }
 
     /// <summary>The ROI set in use.</summary>
     public RoiSet Rois { get; private set; } = null!;
@@ -122,16 +122,12 @@ public sealed class Session : IDisposable
         if (Options.DurationS is double d) Check.InRange("--duration", d, 0.1, 7 * 86_400);
         FrameLimit = durationS > 0 ? (long)Math.Ceiling(durationS * Profile.Imaging.FrameRateHz) : null;
         Pacing = Options.Pacing ?? Profile.Simulation!.Pacing;
-        if (Profile.Scanners is { Mode: ScanMode.ResonantGalvo })
+        if (Profile.Scanners is { } scanners)
         {
-            ResonantRig = SimulatedResonantRig.Build(Profile, FrameLimit, Pacing);
-            Source = ResonantRig.Source;
-            Tissue = ResonantRig.Tissue;
-            AcquisitionPath = $"samples → frames (resonant {ResonantRig.Plan.FrameRateHz:0.##} Hz, {ResonantRig.Source.Assembler.Channels} detector channel(s))";
-        }
-        else if (Profile.Scanners is { Mode: ScanMode.GalvoGalvo })
-        {
-            throw new SettingException("scanners.mode", "galvoGalvo", "resonantGalvo for acquisition through the DAQ (galvo-galvo frame assembly exists; its acquisition loop does not yet), or no scanners section for the frame-level simulated rig", Profile.SourcePath);
+            ScanRig = SimulatedScanRig.Build(Profile, FrameLimit, Pacing);
+            Source = ScanRig.Source;
+            Tissue = ScanRig.Tissue;
+            AcquisitionPath = $"samples → frames ({(scanners.Mode == ScanMode.ResonantGalvo ? "resonant" : "galvo-galvo")} {ScanRig.Plan.FrameRateHz:0.##} Hz, {ScanRig.Source.Assembler.Channels} detector channel(s))";
         }
         else
         {
@@ -225,7 +221,7 @@ public sealed class Session : IDisposable
     public void Dispose()
     {
         Interlock.Dispose();
-        ResonantRig?.Dispose();
+        ScanRig?.Dispose();
         Stop.Dispose();
     }
 }

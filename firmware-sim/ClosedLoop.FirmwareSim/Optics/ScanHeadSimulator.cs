@@ -27,6 +27,20 @@ public sealed record ScanHeadSettings(
     double OffsetCodes = 0,
     double DarkNoiseCodes = 2)
 {
+    /// <summary>Galvo-galvo scan heads: index of the galvo X output among the device's analog outputs; null for a
+    /// resonant mirror (x then follows the resonant phase).</summary>
+    public int? GalvoXAoChannel { get; init; }
+
+    /// <summary>Galvo X voltage that points at the left edge of the field of view.</summary>
+    public double GalvoXLeftV { get; init; }
+
+    /// <summary>Galvo X voltage that points at the right edge of the field of view.</summary>
+    public double GalvoXRightV { get; init; }
+
+    /// <summary>Detector samples per pixel on average (galvo-galvo: active samples per line ÷ pixels); null derives it
+    /// from the resonant geometry and the sample rate.</summary>
+    public double? SamplesPerPixel { get; init; }
+
     /// <summary>Checks every value.</summary>
     public void Validate()
     {
@@ -86,7 +100,7 @@ public sealed class ScanHeadSimulator
         }
         // Expected photons per pixel and frame are spread over the samples that land in a pixel on average.
         double samplesPerHalfPeriod = sampleRateHz / (2 * settings.ResonantFrequencyHz);
-        double samplesPerPixel = settings.TemporalFillFraction * samplesPerHalfPeriod / _width;
+        double samplesPerPixel = settings.SamplesPerPixel ?? settings.TemporalFillFraction * samplesPerHalfPeriod / _width;
         _photonsPerSampleScale = 1.0 / samplesPerPixel;
         _tissueFrames = -1;
     }
@@ -127,9 +141,18 @@ public sealed class ScanHeadSimulator
                     phase = (t - _s.LineClockPhaseNs - _s.MirrorLagNs) / periodNs;
                     phase -= Math.Floor(phase);
                 }
-                int col = _columnOfPhase[(int)(phase * PhaseTableSize) & (PhaseTableSize - 1)];
-                phase += phaseStep;
-                if (phase >= 1) phase -= 1;
+                int col;
+                if (_s.GalvoXAoChannel is int xChannel)
+                {
+                    double x = (block.AnalogOutputAt(xChannel, block.FirstSampleIndex + i) - _s.GalvoXLeftV) / (_s.GalvoXRightV - _s.GalvoXLeftV) * _width;
+                    col = x >= 0 && x < _width ? (int)x : -1;
+                }
+                else
+                {
+                    col = _columnOfPhase[(int)(phase * PhaseTableSize) & (PhaseTableSize - 1)];
+                    phase += phaseStep;
+                    if (phase >= 1) phase -= 1;
+                }
                 double codes = _s.OffsetCodes;
                 if (row >= 0 && col >= 0)
                 {

@@ -4,7 +4,7 @@ using ClosedLoop.Hardware;
 
 namespace ClosedLoop.IntegrationTests;
 
-public class ResonantAcquisitionTests
+public class ScanAcquisitionTests
 {
     /// <summary>Captures copies of the frames the source delivers.</summary>
     internal sealed class Capture(int keep) : IFastStage
@@ -16,16 +16,28 @@ public class ResonantAcquisitionTests
         public void Stop() { }
     }
 
-    internal static (SimulatedResonantRig Rig, Capture Capture, RunResult Result) Acquire(int frames, Func<string, string>? edit = null)
+    internal static (SimulatedScanRig Rig, Capture Capture, RunResult Result) Acquire(int frames, string profileName = "sim-resonant")
     {
-        string text = HardwareProfileLoader.ReadBuiltin("sim-resonant")!;
-        var profile = HardwareProfileLoader.Parse(edit?.Invoke(text) ?? text, "sim-resonant.yaml");
-        var rig = SimulatedResonantRig.Build(profile, frames, SimulationPacing.Fast);
+        var profile = HardwareProfileLoader.Parse(HardwareProfileLoader.ReadBuiltin(profileName)!, profileName + ".yaml");
+        var rig = SimulatedScanRig.Build(profile, frames, SimulationPacing.Fast);
         var capture = new Capture(frames);
         var pipeline = new RunPipeline(rig.Source, new IFastStage[] { capture }, new PipelineSettings { WarmupFrames = 0 });
         using var stop = new CancellationTokenSource();
         var result = pipeline.Run(new RunContext("resonant", rig.Source.FrameRateHz, new RunEventLog(), stop), stop, CancellationToken.None);
         return (rig, capture, result);
+    }
+
+    [Fact]
+    public void Run_SimulatedGalvoGalvoRig_AssemblesFramesThatShowTheTissue()
+    {
+        var (rig, capture, result) = Acquire(3, "sim-galvo");
+        using var _ = rig;
+
+        Assert.Equal(RunOutcome.Completed, result.Outcome);
+        var expected = new float[rig.Tissue.WidthPx * rig.Tissue.HeightPx];
+        rig.Tissue.AdvanceExpected(expected);
+        double r = Correlation(capture.Frames[^1], expected);
+        Assert.True(r > 0.5, $"assembled frame correlates {r:0.000} with the tissue image");
     }
 
     [Fact]
@@ -50,7 +62,7 @@ public class ResonantAcquisitionTests
         Assert.True(r > 0.5, $"assembled frame correlates {r:0.000} with the tissue image");
         Assert.Equal(0, rig.Source.Assembler.Sync.TotalMissed);
         // The mirror lags its line clock by 400 ns = 4 samples at 10 MS/s; the acquisition found it from the data.
-        double lagSamples = SimulatedResonantRig.MirrorLagNs * 1e-9 * rig.Source.Config.AiRateHz;
+        double lagSamples = SimulatedScanRig.MirrorLagNs * 1e-9 * rig.Source.Config.AiRateHz;
         Assert.InRange(rig.Source.Map.PhaseSamples, lagSamples - 0.5, lagSamples + 0.5);
     }
 
@@ -60,7 +72,7 @@ public class ResonantAcquisitionTests
         // The same rig, but nothing advances the simulated device's clock: no sample ever arrives.
         var (rig, _, _) = Acquire(1);
         using var _ = rig;
-        var stalled = new ClosedLoop.Scanning.Acquisition.ResonantScanSource(rig.Daq, rig.Source.Config, frameLimit: 5);
+        var stalled = new ClosedLoop.Scanning.Acquisition.DaqScanSource(rig.Daq, rig.Source.Config, frameLimit: 5);
         var pipeline = new RunPipeline(stalled, new IFastStage[] { new Capture(1) }, new PipelineSettings());
         using var stop = new CancellationTokenSource();
 
@@ -79,7 +91,7 @@ public class ResonantAcquisitionTests
         var (rig, _, _) = Acquire(1);
         using var _ = rig;
         var config = rig.Source.Config with { FlybackLines = rig.Source.Config.FlybackLines + 1 };
-        var ex = Assert.Throws<SettingException>(() => new ClosedLoop.Scanning.Acquisition.ResonantScanSource(rig.Daq, config));
+        var ex = Assert.Throws<SettingException>(() => new ClosedLoop.Scanning.Acquisition.DaqScanSource(rig.Daq, config));
         Assert.Contains("scan.flybackLines", ex.Message);
         Assert.Contains("forward line", ex.Message);
     }

@@ -4,41 +4,45 @@ using ClosedLoop.Scanning.Assembly;
 
 namespace ClosedLoop.Scanning.Acquisition;
 
-/// <summary>Everything <see cref="ResonantScanSource"/> needs to drive a resonant-galvo scan through a DAQ.</summary>
+/// <summary>Everything <see cref="DaqScanSource"/> needs to drive a scan through a DAQ.</summary>
 /// <param name="AiChannels">Detector channels, e.g. <c>Dev1/ai0:1</c>.</param>
 /// <param name="AiRange">Detector input range.</param>
 /// <param name="AiRateHz">Digitiser rate per channel.</param>
-/// <param name="AoChannels">Galvo Y (first) and any further scan outputs (ETL, Pockels), e.g. <c>Dev1/ao0:2</c>.</param>
+/// <param name="AoChannels">Scan outputs (galvo Y first for a resonant scan; galvo X, Y for galvo-galvo; then ETL,
+/// Pockels), e.g. <c>Dev1/ao0:2</c>.</param>
 /// <param name="AoRange">Output range of those channels.</param>
 /// <param name="AoRateHz">Output rate.</param>
 /// <param name="FrameWaveform">One frame of output samples, interleaved by scan (ao0[0], ao1[0], …), repeated every frame.</param>
-/// <param name="Counter">Counter that timestamps the resonant line clock, e.g. <c>Dev1/ctr0</c>.</param>
-/// <param name="LineClockTerminal">Terminal the resonant sync arrives on, e.g. <c>/Dev1/PFI1</c>.</param>
+/// <param name="Counter">Counter that timestamps the resonant line clock, e.g. <c>Dev1/ctr0</c> (resonant scans only).</param>
+/// <param name="LineClockTerminal">Terminal the resonant sync arrives on, e.g. <c>/Dev1/PFI1</c> (resonant scans only).</param>
 /// <param name="ShutterLines">Digital line that opens the shutter (high = open), or null.</param>
-/// <param name="Geometry">Resonant line geometry (sample rate, frequency, width, fill fraction, bidirectional).</param>
+/// <param name="Resonant">Resonant line geometry; lines are placed at the line clock's edges.</param>
+/// <param name="Linear">Galvo-galvo line geometry (in detector samples); lines start at fixed sample intervals from the
+/// outputs' first sample, since both axes are driven by the same start trigger. Exactly one of the two geometries.</param>
 /// <param name="HeightPx">Imaged lines per frame.</param>
 /// <param name="FlybackLines">Lines per frame spent on the galvo's flyback (not imaged).</param>
 /// <param name="AdcOffset">ADC code of no light.</param>
 /// <param name="FrameRateHz">Frame rate these settings produce.</param>
 /// <param name="TrackPhase">Estimate the bidirectional line phase from the data and follow it.</param>
-public sealed record ResonantScanConfig(
+public sealed record DaqScanConfig(
     string AiChannels, DaqRange AiRange, double AiRateHz,
     string AoChannels, DaqRange AoRange, double AoRateHz, double[] FrameWaveform,
-    string Counter, string LineClockTerminal, string? ShutterLines,
-    ResonantGeometry Geometry, int HeightPx, int FlybackLines, double AdcOffset, double FrameRateHz, bool TrackPhase = true);
+    string? Counter, string? LineClockTerminal, string? ShutterLines,
+    ResonantGeometry? Resonant, LinearGeometry? Linear, int HeightPx, int FlybackLines, double AdcOffset, double FrameRateHz, bool TrackPhase = true);
 
 /// <summary>
-/// A frame source that images through a DAQ: galvo Y (and ETL/Pockels) waveforms regenerate frame after frame on the
-/// analog outputs, the detectors are digitised continuously, a counter timestamps the resonant line clock, and each
-/// frame is assembled from raw samples into a pooled <see cref="Frame"/> (the first detector channel). Acquisition and
+/// A frame source that images through a DAQ: the scan waveforms (galvo Y, or galvos X and Y, and ETL/Pockels)
+/// regenerate frame after frame on the analog outputs, the detectors are digitised continuously, lines are placed at
+/// the resonant line clock's edges (timestamped by a counter) or, for galvo-galvo scans, at fixed sample intervals,
+/// and each frame is assembled from raw samples into a pooled <see cref="Frame"/> (the first detector channel). Acquisition and
 /// the line clock start on the output's start trigger, so sample 0 of every task is the same instant. The device's
 /// sample clock dates every frame; a device error (input overflow, a stalled stream) ends the run with the shutter
 /// closed and outputs at 0 V. Works unchanged on the simulated device and on NI hardware.
 /// </summary>
-public sealed class ResonantScanSource : IFrameSource
+public sealed class DaqScanSource : IFrameSource
 {
     private readonly IDaqSystem _daq;
-    private readonly ResonantScanConfig _c;
+    private readonly DaqScanConfig _c;
     private readonly long? _frameLimit;
     private readonly Action<long>? _pace;
     private long _acquired, _dropped;
@@ -46,27 +50,31 @@ public sealed class ResonantScanSource : IFrameSource
     /// <summary>Creates the source. <paramref name="pace"/>, when given, is called with the sample index the source
     /// needs next and must make the device produce samples up to it (an as-fast-as-possible simulated device); without
     /// it the source waits for the device's own clock (real hardware, real-time simulation).</summary>
-    public ResonantScanSource(IDaqSystem daq, ResonantScanConfig config, long? frameLimit = null, Action<long>? pace = null)
+    public DaqScanSource(IDaqSystem daq, DaqScanConfig config, long? frameLimit = null, Action<long>? pace = null)
     {
         Check.InRange("scan.heightPx", config.HeightPx, 1, 8192);
         Check.InRange("scan.flybackLines", config.FlybackLines, 0, 8192);
         Check.Positive("scan.aiRateHz", config.AiRateHz);
         Check.Positive("scan.frameRateHz", config.FrameRateHz);
         if (config.FrameWaveform.Length == 0) throw new SettingException("scan.frameWaveform", 0, "at least one sample per channel");
-        if (config.Geometry.Bidirectional && (config.HeightPx + config.FlybackLines) % 2 != 0)
+        if ((config.Resonant is null) == (config.Linear is null))
+            throw new SettingException("scan.geometry", null, "either a resonant or a linear (galvo-galvo) line geometry");
+        if (config.Resonant is not null && (config.Counter is null || config.LineClockTerminal is null))
+            throw new SettingException("scan.counter", config.Counter, "a counter and its line-clock terminal for a resonant scan");
+        Map = config.Resonant is { } r ? PixelMap.Resonant(r) : PixelMap.Linear(config.Linear!);
+        if (Map.Bidirectional && (config.HeightPx + config.FlybackLines) % 2 != 0)
             throw new SettingException("scan.flybackLines", config.FlybackLines,
                 $"a number that makes the frame an even number of lines ({config.HeightPx} imaged + flyback): a bidirectional frame must start on a forward line");
         _daq = daq;
         _c = config;
         _frameLimit = frameLimit;
         _pace = pace;
-        Map = PixelMap.Resonant(config.Geometry);
         Assembler = new FrameAssembler(Map, new AssemblySettings(config.HeightPx, Channels: DaqChannels.Parse(config.AiChannels).Count, AdcOffset: config.AdcOffset));
-        Phase = config.Geometry.Bidirectional ? new PhaseEstimator(Map) : null;
+        Phase = Map.Bidirectional ? new PhaseEstimator(Map) : null;
     }
 
     /// <inheritdoc />
-    public int WidthPx => _c.Geometry.WidthPx;
+    public int WidthPx => Map.WidthPx;
 
     /// <inheritdoc />
     public int HeightPx => _c.HeightPx;
@@ -85,7 +93,7 @@ public sealed class ResonantScanSource : IFrameSource
     public long StallTimeoutNs => (long)Math.Max(0.5e9, 10e9 / _c.FrameRateHz);
 
     /// <summary>The configuration the source was built with.</summary>
-    public ResonantScanConfig Config => _c;
+    public DaqScanConfig Config => _c;
 
     /// <summary>Pixel map (its phase follows the estimate when phase tracking is on).</summary>
     public PixelMap Map { get; }
@@ -126,7 +134,7 @@ public sealed class ResonantScanSource : IFrameSource
             new DaqTiming(_c.AoRateHz, _c.FrameWaveform.Length / DaqChannels.Parse(_c.AoChannels).Count), AllowRegeneration: true));
         using var ai = _daq.CreateAnalogInputTask(new AnalogInputConfig("detectors", _c.AiChannels, _c.AiRange,
             new DaqTiming(_c.AiRateHz, bufferSamples), new DaqStartTrigger(ao.StartTriggerTerminal)));
-        using var lineClock = _daq.CreateCounterInputTask(new CounterInputConfig("line-clock", _c.Counter, _c.LineClockTerminal, DaqEdge.Rising,
+        using var lineClock = _c.Resonant is null ? null : _daq.CreateCounterInputTask(new CounterInputConfig("line-clock", _c.Counter!, _c.LineClockTerminal!, DaqEdge.Rising,
             new DaqTiming(_c.AiRateHz, linesInBuffer + 8 * linesPerFrame, SampleClockSource: ai.SampleClockTerminal), new DaqStartTrigger(ao.StartTriggerTerminal)));
         using var shutter = _c.ShutterLines is null ? null : _daq.CreateDigitalOutputTask(new DigitalOutputConfig("shutter", _c.ShutterLines));
         var rising = new long[2 * linesPerFrame];
@@ -135,7 +143,7 @@ public sealed class ResonantScanSource : IFrameSource
         {
             ao.Write(_c.FrameWaveform);
             ai.Start();
-            lineClock.Start();
+            lineClock?.Start();
             shutter?.WriteState(1);
             ao.Start();
             var clock = new SampleClock(ai.SampleRateHz, MonotonicClock.NowNs());
@@ -172,13 +180,20 @@ public sealed class ResonantScanSource : IFrameSource
                                 samples[c * window + windowCount + k] = chunk[k * channels + c];
                         windowCount += n;
                     }
+                    if (lineClock is null)
+                    {
+                        // Galvo-galvo: line k starts k line periods after the outputs' (and detectors') first sample.
+                        while (pendingEdges < edges.Length && LinearLineStart(linesSeen) < windowStart + windowCount)
+                            AddEdge(edges, ref pendingEdges, ref linesSeen, LinearLineStart(linesSeen), firstLine);
+                        continue;
+                    }
                     // Take only as many edges as fit without discarding any the frame being assembled still needs.
                     int room = (edges.Length - pendingEdges) / 2 - 1;
                     int got = room <= 0 ? 0 : lineClock.ReadEdges(rising.AsSpan(0, Math.Min(rising.Length, room)), TimeSpan.Zero, cancellationToken);
                     for (int k = 0; k < got; k++)
                     {
                         // One rising edge per mirror period; a bidirectional scan has a backward line starting half-way.
-                        if (_c.Geometry.Bidirectional && lastRising >= 0)
+                        if (Map.Bidirectional && lastRising >= 0)
                             AddEdge(edges, ref pendingEdges, ref linesSeen, lastRising + (rising[k] - lastRising) / 2, firstLine);
                         AddEdge(edges, ref pendingEdges, ref linesSeen, rising[k], firstLine);
                         lastRising = rising[k];
@@ -225,7 +240,7 @@ public sealed class ResonantScanSource : IFrameSource
             try { shutter?.WriteState(0); } catch (DaqException) { }
             ao.Stop();
             ai.Stop();
-            lineClock.Stop();
+            lineClock?.Stop();
             shutter?.Stop();
         }
     }
@@ -248,6 +263,8 @@ public sealed class ResonantScanSource : IFrameSource
         edges[pending++] = edge;
         linesSeen++;
     }
+
+    private long LinearLineStart(long line) => (long)Math.Round(line * _c.Linear!.SamplesPerLine);
 
     private static void TrimEdges(long[] edges, ref int pending, long linesSeen, long keepFromLine)
     {
