@@ -4,6 +4,8 @@ using ClosedLoop.Control;
 using ClosedLoop.Core;
 using ClosedLoop.FirmwareSim;
 using ClosedLoop.Hardware;
+using ClosedLoop.Hardware.Daq;
+using ClosedLoop.Interop.NiDaqmx;
 using ClosedLoop.Imaging;
 
 namespace ClosedLoop.Cli;
@@ -63,8 +65,8 @@ public sealed class Session : IDisposable
     /// <summary>Where frames come from: the frame-level simulated rig, or a resonant scan through the (simulated) DAQ.</summary>
     public IFrameSource Source { get; private set; } = null!;
 
-    /// <summary>The virtual tissue under the simulated objective.</summary>
-    public VirtualTissue Tissue { get; private set; } = null!;
+    /// <summary>The virtual tissue under the simulated objective (null on real hardware).</summary>
+    public VirtualTissue? Tissue { get; private set; }
 
     /// <summary>How the simulated rig is paced.</summary>
     public SimulationPacing Pacing { get; private set; }
@@ -73,7 +75,7 @@ public sealed class Session : IDisposable
     public string AcquisitionPath { get; private set; } = "";
 
     /// <summary>The resonant rig, when the profile describes one.</summary>
-    public SimulatedScanRig? ScanRig { get; private set; }
+    public ScanRig? ScanRig { get; private set; }
 
     /// <summary>The ROI set in use.</summary>
     public RoiSet Rois { get; private set; } = null!;
@@ -115,19 +117,29 @@ public sealed class Session : IDisposable
 
     private void Wire()
     {
-        if (Profile.Daq.Backend != DaqBackend.Simulated)
-            throw new SettingException("daq.backend", Profile.Daq.Backend.ToString(), "'simulated' for now: the NI-DAQmx backend arrives with the DAQ layer", Profile.SourcePath);
-
         double durationS = Options.DurationS ?? Experiment.DurationS;
         if (Options.DurationS is double d) Check.InRange("--duration", d, 0.1, 7 * 86_400);
         FrameLimit = durationS > 0 ? (long)Math.Ceiling(durationS * Profile.Imaging.FrameRateHz) : null;
-        Pacing = Options.Pacing ?? Profile.Simulation!.Pacing;
-        if (Profile.Scanners is { } scanners)
+        if (Profile.Daq.Backend == DaqBackend.NiDaqmx)
         {
-            ScanRig = SimulatedScanRig.Build(Profile, FrameLimit, Pacing);
+            if (Profile.Scanners is null)
+                throw new SettingException("scanners", null, "present: an NI-DAQmx rig acquires through its scanners", Profile.SourcePath);
+            IDaqSystem ni;
+            try { ni = new NiDaqmxSystem(); }
+            catch (DaqException ex) { throw new SettingException("daq.backend", "nidaqmx", $"usable on this machine, but {ex.Message}", Profile.SourcePath); }
+            Pacing = SimulationPacing.Realtime;
+            ScanRig = ScanRig.Build(Profile, FrameLimit, Pacing, ni);
+        }
+        else
+        {
+            Pacing = Options.Pacing ?? Profile.Simulation!.Pacing;
+            if (Profile.Scanners is not null) ScanRig = ScanRig.Build(Profile, FrameLimit, Pacing);
+        }
+        if (ScanRig is not null)
+        {
             Source = ScanRig.Source;
             Tissue = ScanRig.Tissue;
-            AcquisitionPath = $"samples → frames ({(scanners.Mode == ScanMode.ResonantGalvo ? "resonant" : "galvo-galvo")} {ScanRig.Plan.FrameRateHz:0.##} Hz, {ScanRig.Source.Assembler.Channels} detector channel(s))";
+            AcquisitionPath = $"samples → frames ({(Profile.Scanners!.Mode == ScanMode.ResonantGalvo ? "resonant" : "galvo-galvo")} {ScanRig.Plan.FrameRateHz:0.##} Hz, {ScanRig.Source.Assembler.Channels} detector channel(s), {(Tissue is null ? "NI-DAQmx" : "simulated DAQ")})";
         }
         else
         {
@@ -138,7 +150,7 @@ public sealed class Session : IDisposable
         }
         Context = new RunContext($"{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Experiment.Name}", Source.FrameRateHz, Events, Stop);
 
-        Rois = Experiment.LoadRois(() => TissueRois(Tissue.Footprints));
+        Rois = Experiment.LoadRois(Tissue is null ? null : () => TissueRois(Tissue.Footprints));
         try { Rois.Check(Profile.Imaging.WidthPx, Profile.Imaging.HeightPx); }
         catch (SettingException ex) { throw Experiment.Locate(new SettingException("rois", Rois.SourceName, ex.Allowed + $" (the ROI set is {Rois.WidthPx}×{Rois.HeightPx}; the profile images {Profile.Imaging.WidthPx}×{Profile.Imaging.HeightPx})")); }
         Activity = Rois.CreateActivity();
@@ -167,6 +179,8 @@ public sealed class Session : IDisposable
         foreach (var sp in Profile.Stimulators)
         {
             if (sp.Kind != StimulatorKind.Optogenetic) continue;
+            if (Tissue is null)
+                throw new SettingException("stimulators", sp.Name, "stimulators of a simulated rig for now: photostimulation on real hardware (galvo targeting, laser gating) has no driver yet", Profile.SourcePath);
             Interlock.Register(sp, new SimulatedPhotostimulator(sp, Tissue));
         }
 

@@ -32,7 +32,7 @@ public static class ValidateCommand
             {
                 // Build the scan exactly as a run would: the waveform generator has the final word on what the
                 // scanners can follow (frame rate, amplitude), and names the nearest feasible setting if not.
-                using var rig = Rigs.SimulatedScanRig.Build(p, frameLimit: 1, SimulationPacing.Fast);
+                using var rig = Rigs.ScanRig.Build(p, frameLimit: 1, SimulationPacing.Fast);
                 console.MarkupLine($"Scan: {rig.Plan.LinesPerFrame} lines + {rig.Plan.FlybackLines} flyback at {rig.Plan.FrameRateHz:0.##} Hz, fill fraction {rig.Plan.TemporalFillFraction:0.##}");
             }
             console.MarkupLine($"[green]Profile valid:[/] {Markup.Escape(p.SourcePath)} ({Markup.Escape(p.Name)}: {p.Daq.Backend}, {p.Imaging.WidthPx}×{p.Imaging.HeightPx} px at {p.Imaging.FrameRateHz:0.##} Hz, {p.Stimulators.Count} stimulator(s))");

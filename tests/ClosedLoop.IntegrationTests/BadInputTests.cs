@@ -75,6 +75,19 @@ public class BadInputTests
     }
 
     [Fact]
+    public void Run_NiDaqmxRigWithoutTheDriver_RefusedNamingTheLibraryAndHowToInstallIt()
+    {
+        using var h = new Harness();
+        var (code, report) = h.Run("builtin:ni-x-series-resonant", "builtin:stimulus-avoidance-512", ClosedLoop.Hardware.SimulationPacing.Realtime);
+
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Null(report);
+        Assert.Contains("daq.backend", h.Output);
+        Assert.Contains("libnidaqmx.so", h.Output);
+        Assert.Contains("Install NI-DAQmx", h.Output);
+    }
+
+    [Fact]
     public void Validate_ProfileWithFrameRateOutOfRange_NamesSettingLineAndRange()
     {
         using var h = new Harness();

@@ -16,10 +16,10 @@ public class ScanAcquisitionTests
         public void Stop() { }
     }
 
-    internal static (SimulatedScanRig Rig, Capture Capture, RunResult Result) Acquire(int frames, string profileName = "sim-resonant")
+    internal static (ScanRig Rig, Capture Capture, RunResult Result) Acquire(int frames, string profileName = "sim-resonant")
     {
         var profile = HardwareProfileLoader.Parse(HardwareProfileLoader.ReadBuiltin(profileName)!, profileName + ".yaml");
-        var rig = SimulatedScanRig.Build(profile, frames, SimulationPacing.Fast);
+        var rig = ScanRig.Build(profile, frames, SimulationPacing.Fast);
         var capture = new Capture(frames);
         var pipeline = new RunPipeline(rig.Source, new IFastStage[] { capture }, new PipelineSettings { WarmupFrames = 0 });
         using var stop = new CancellationTokenSource();
@@ -34,8 +34,8 @@ public class ScanAcquisitionTests
         using var _ = rig;
 
         Assert.Equal(RunOutcome.Completed, result.Outcome);
-        var expected = new float[rig.Tissue.WidthPx * rig.Tissue.HeightPx];
-        rig.Tissue.AdvanceExpected(expected);
+        var expected = new float[rig.Tissue!.WidthPx * rig.Tissue.HeightPx];
+        rig.Tissue!.AdvanceExpected(expected);
         double r = Correlation(capture.Frames[^1], expected);
         Assert.True(r > 0.5, $"assembled frame correlates {r:0.000} with the tissue image");
     }
@@ -49,7 +49,7 @@ public class ScanAcquisitionTests
         Assert.Equal(RunOutcome.Completed, result.Outcome);
         Assert.Equal(6, capture.Frames.Count);
         // Compare the last assembled frame with the tissue's noise-free image: somata must be where the tissue has them.
-        var tissue = rig.Tissue;
+        var tissue = rig.Tissue!;
         var expected = new float[tissue.WidthPx * tissue.HeightPx];
         tissue.AdvanceExpected(expected); // the run is over: this is the same field one frame later
         var frame = capture.Frames[^1];
@@ -62,7 +62,7 @@ public class ScanAcquisitionTests
         Assert.True(r > 0.5, $"assembled frame correlates {r:0.000} with the tissue image");
         Assert.Equal(0, rig.Source.Assembler.Sync.TotalMissed);
         // The mirror lags its line clock by 400 ns = 4 samples at 10 MS/s; the acquisition found it from the data.
-        double lagSamples = SimulatedScanRig.MirrorLagNs * 1e-9 * rig.Source.Config.AiRateHz;
+        double lagSamples = ScanRig.MirrorLagNs * 1e-9 * rig.Source.Config.AiRateHz;
         Assert.InRange(rig.Source.Map.PhaseSamples, lagSamples - 0.5, lagSamples + 0.5);
     }
 
@@ -80,9 +80,9 @@ public class ScanAcquisitionTests
 
         Assert.Equal(RunOutcome.Faulted, result.Outcome);
         Assert.Contains("stalled", result.FaultMessage);
-        var shutter = rig.Daq.Device("Dev1").LineHistory(0);
+        var shutter = ((ClosedLoop.FirmwareSim.Daq.SimulatedDaqSystem)rig.Daq).Device("Dev1").LineHistory(0);
         Assert.True(shutter.Count >= 2 && shutter[^2].High && !shutter[^1].High, "the shutter opened for the run and closed at the fault");
-        Assert.False(rig.Daq.Device("Dev1").LineState(0));
+        Assert.False(((ClosedLoop.FirmwareSim.Daq.SimulatedDaqSystem)rig.Daq).Device("Dev1").LineState(0));
     }
 
     [Fact]

@@ -11,18 +11,18 @@ using ClosedLoop.Scanning.Waveforms;
 namespace ClosedLoop.Cli.Rigs;
 
 /// <summary>
-/// A scanning rig (resonant-galvo or galvo-galvo) on simulated hardware, wired from a hardware profile exactly as a real one would be: a
-/// simulated DAQ device (the profile's ranges, rates and channels), the resonant line clock on its counter input, a
-/// scan head that images the virtual tissue onto the PMT inputs, the galvo-Y/ETL/Pockels waveforms on the analog
-/// outputs, and <see cref="DaqScanSource"/> assembling frames from the digitised samples. Only the DAQ system
-/// and the optics behind it are simulated; the acquisition code is the one a real rig runs.
+/// A scanning rig (resonant-galvo or galvo-galvo) wired from a hardware profile: the galvo/ETL/Pockels waveforms on
+/// the DAQ's analog outputs, the detectors and the resonant line clock on its inputs, and <see cref="DaqScanSource"/>
+/// assembling frames from the digitised samples. On real hardware the DAQ is the NI-DAQmx backend; on a simulated
+/// rig it is firmware-sim's device (the profile's ranges, rates and channels) with a scan head that images the
+/// virtual tissue onto the PMT inputs and plays the resonant line clock. The acquisition code is the same for both.
 /// </summary>
-public sealed class SimulatedScanRig : IDisposable
+public sealed class ScanRig : IDisposable
 {
     /// <summary>How far the simulated mirror lags its line clock: the line phase the acquisition must find by itself.</summary>
     public const double MirrorLagNs = 400;
 
-    private SimulatedScanRig(SimulatedDaqSystem daq, VirtualTissue tissue, DaqScanSource source, ScanPlan plan)
+    private ScanRig(IDaqSystem daq, VirtualTissue? tissue, DaqScanSource source, ScanPlan plan)
     {
         Daq = daq;
         Tissue = tissue;
@@ -30,11 +30,11 @@ public sealed class SimulatedScanRig : IDisposable
         Plan = plan;
     }
 
-    /// <summary>The simulated DAQ system.</summary>
-    public SimulatedDaqSystem Daq { get; }
+    /// <summary>The DAQ system (simulated or NI-DAQmx).</summary>
+    public IDaqSystem Daq { get; }
 
-    /// <summary>The virtual tissue under the objective.</summary>
-    public VirtualTissue Tissue { get; }
+    /// <summary>The virtual tissue under the objective (simulated rigs only).</summary>
+    public VirtualTissue? Tissue { get; }
 
     /// <summary>The acquisition: samples → frames.</summary>
     public DaqScanSource Source { get; }
@@ -44,9 +44,13 @@ public sealed class SimulatedScanRig : IDisposable
 
     /// <summary>Builds the rig. Throws <see cref="SettingException"/> naming the profile setting for anything that
     /// cannot be wired (missing sections or channels, a scan the galvos cannot follow).</summary>
-    public static SimulatedScanRig Build(HardwareProfile p, long? frameLimit, SimulationPacing pacing)
+    /// <param name="p">The profile.</param>
+    /// <param name="frameLimit">Frames to acquire, or null until cancelled.</param>
+    /// <param name="pacing">Simulated rigs: real time or as fast as possible.</param>
+    /// <param name="hardware">A real DAQ system (NI-DAQmx); null builds the simulated one from the profile.</param>
+    public static ScanRig Build(HardwareProfile p, long? frameLimit, SimulationPacing pacing, IDaqSystem? hardware = null)
     {
-        var sim = p.Simulation ?? throw new SettingException("simulation", null, "present for a simulated rig", p.SourcePath);
+        var sim = hardware is not null ? null : p.Simulation ?? throw new SettingException("simulation", null, "present for a simulated rig", p.SourcePath);
         var scanners = p.Scanners ?? throw new SettingException("scanners", null, "present for a scanning rig", p.SourcePath);
         var galvoY = scanners.GalvoY ?? throw new SettingException("scanners.galvoY", null, "present", p.SourcePath);
         var yChannel = Channel(p, galvoY.Channel, "scanners.galvoY.channel");
@@ -62,7 +66,7 @@ public sealed class SimulatedScanRig : IDisposable
         var aoRangeV = deviceProfile.AoRangeV is { } ao ? new DaqRange(ao.MinV, ao.MaxV) : defaults.AoRangeV;
         double maxAiRateHz = deviceProfile.MaxAiRateHz ?? defaults.MaxAiRateHz;
         double maxAoRateHz = deviceProfile.MaxAoRateHz ?? defaults.MaxAoRateHz;
-        var daq = new SimulatedDaqSystem(new SimulatedDaqOptions
+        var simulated = hardware is null ? new SimulatedDaqSystem(new SimulatedDaqOptions
         {
             ClockMode = pacing == SimulationPacing.Fast ? DaqClockMode.Manual : DaqClockMode.RealTime,
             Devices =
@@ -77,15 +81,17 @@ public sealed class SimulatedScanRig : IDisposable
                     MaxAoRateHz = maxAoRateHz,
                 },
             ],
-        });
+        }) : null;
+        IDaqSystem daq = hardware ?? simulated!;
         try
         {
             var imaging = p.Imaging;
             var yRange = yChannel.RangeV is { } yr ? new DaqRange(yr.MinV, yr.MaxV) : aoRangeV;
             var yAxis = new GalvoAxis("galvoY", galvoY.VoltsPerDeg, galvoY.MaxAngleDeg, galvoY.MaxSlewDegPerS, galvoY.MaxAccelDegPerS2, yRange.MinV, yRange.MaxV);
-            var tissue = new VirtualTissue(sim.Tissue, imaging, sim.Seed,
+            var tissue = sim is null ? null : new VirtualTissue(sim.Tissue, imaging, sim.Seed,
                 Path.GetDirectoryName(Path.GetFullPath(p.SourcePath.StartsWith("builtin:", StringComparison.Ordinal) ? "." : p.SourcePath)));
-            var device = daq.Device(dev);
+            var device = simulated?.Device(dev);
+            double codesPerPhoton = tissue?.CountsPerPhoton ?? 1;
             ScanPlan plan;
             (string Channels, DaqRange Range, double[] Waveform) outputs;
             ScanHeadSettings headSettings;
@@ -115,9 +121,9 @@ public sealed class SimulatedScanRig : IDisposable
                 headSettings = new ScanHeadSettings(resonant.FrequencyHz, resonant.TemporalFillFraction,
                     LineClockPhaseNs: 0, MirrorLagNs, GalvoYAoChannel: Index(yChannel.Physical, "ao"),
                     galvoY.VoltsPerDeg * -yAmplitudeDeg, galvoY.VoltsPerDeg * yAmplitudeDeg,
-                    CodesPerPhoton: tissue.CountsPerPhoton, OffsetCodes: 0, DarkNoiseCodes: 2);
+                    CodesPerPhoton: codesPerPhoton, OffsetCodes: 0, DarkNoiseCodes: 2);
                 lineTerminal = lineClockChannel.Terminal ?? throw new SettingException("daq.channels.lineClock.terminal", null, "the terminal the resonant sync arrives on", p.SourcePath);
-                device.ConnectDigitalInput(lineTerminal, new ResonantLineClock(resonant.FrequencyHz, sim.Seed));
+                device?.ConnectDigitalInput(lineTerminal, new ResonantLineClock(resonant.FrequencyHz, sim!.Seed));
                 counter = $"{dev}/{lineClockChannel.Physical}";
                 lineTerminal = "/" + dev + "/" + lineTerminal;
                 resonantGeometry = new ResonantGeometry(aiRateHz, resonant.FrequencyHz, imaging.WidthPx, resonant.TemporalFillFraction, resonant.Bidirectional);
@@ -142,7 +148,7 @@ public sealed class SimulatedScanRig : IDisposable
                 double ratio = aiRateHz / aoRateHz;
                 linearGeometry = new LinearGeometry(plan.SamplesPerLine * ratio, 0, plan.ActiveSamplesPerLine * ratio, imaging.WidthPx, plan.Bidirectional);
                 headSettings = new ScanHeadSettings(1000, 0.5, 0, 0, GalvoYAoChannel: Index(yChannel.Physical, "ao"),
-                    galvoY.VoltsPerDeg * -yAmplitudeDeg, galvoY.VoltsPerDeg * yAmplitudeDeg, CodesPerPhoton: tissue.CountsPerPhoton)
+                    galvoY.VoltsPerDeg * -yAmplitudeDeg, galvoY.VoltsPerDeg * yAmplitudeDeg, CodesPerPhoton: codesPerPhoton)
                 {
                     GalvoXAoChannel = Index(xChannel.Physical, "ao"),
                     GalvoXLeftV = galvoX.VoltsPerDeg * -xAmplitudeDeg,
@@ -151,9 +157,12 @@ public sealed class SimulatedScanRig : IDisposable
                 };
             }
 
-            var head = new ScanHeadSimulator(tissue, headSettings, aiRateHz, sim.Seed);
-            for (int i = 0; i < pmtChannels.Count; i++)
-                device.ConnectAnalogInput(Index(pmtChannels[i].Physical, "ai"), head.Pmt(i == 0 ? 1.0 : 0.3));
+            if (device is not null)
+            {
+                var head = new ScanHeadSimulator(tissue!, headSettings, aiRateHz, sim!.Seed);
+                for (int i = 0; i < pmtChannels.Count; i++)
+                    device.ConnectAnalogInput(Index(pmtChannels[i].Physical, "ai"), head.Pmt(i == 0 ? 1.0 : 0.3));
+            }
             var config = new DaqScanConfig(
                 AiChannels: string.Join(",", pmtChannels.Select(c => $"{dev}/{c.Physical}")), AiRange: aiRangeV, AiRateHz: aiRateHz,
                 AoChannels: outputs.Channels, AoRange: outputs.Range, AoRateHz: aoRateHz, FrameWaveform: outputs.Waveform,
@@ -162,13 +171,14 @@ public sealed class SimulatedScanRig : IDisposable
                 Resonant: resonantGeometry, Linear: linearGeometry, HeightPx: imaging.HeightPx, FlybackLines: plan.FlybackLines, AdcOffset: 0,
                 FrameRateHz: plan.FrameRateHz);
             long periodNs = (long)Math.Round(1e9 / aiRateHz);
-            Action<long>? pace = pacing == SimulationPacing.Fast ? sample => daq.AdvanceTo(Math.Max(daq.NowNs, (sample + 1) * periodNs + daq.StartLatencyNs + 1)) : null;
+            Action<long>? pace = simulated is not null && pacing == SimulationPacing.Fast
+                ? sample => simulated.AdvanceTo(Math.Max(simulated.NowNs, (sample + 1) * periodNs + simulated.StartLatencyNs + 1)) : null;
             var source = new DaqScanSource(daq, config, frameLimit, pace);
-            return new SimulatedScanRig(daq, tissue, source, plan);
+            return new ScanRig(daq, tissue, source, plan);
         }
         catch
         {
-            daq.Dispose();
+            simulated?.Dispose();
             throw;
         }
     }
