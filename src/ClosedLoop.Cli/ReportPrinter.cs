@@ -22,6 +22,9 @@ public static class ReportPrinter
         summary.AddRow("missing (acquired, not processed)", N(r.Frames.Missing));
         summary.AddRow("sample-clock time / wall time", $"{r.SampleClockSeconds:0.0} s / {r.WallSeconds:0.0} s");
         summary.AddRow("thread scheduling", Markup.Escape(r.Scheduling));
+        if (r.Scan is { } scan)
+            summary.AddRow("scan: missed / spurious line-clock edges, frames affected, line phase",
+                $"{scan.MissedLineClockEdges} / {scan.SpuriousLineClockEdges}, {scan.FramesWithLineErrors}, {scan.LinePhaseSamples:0.##} samples");
         if (r.LoopLoadFraction is double load) summary.AddRow("fast-loop load (of each frame period)", $"{load * 100:0.###} %");
         if (r.AllocatedBytesPerFrame is double alloc) summary.AddRow("fast-loop allocation per frame", $"{alloc:0.#} B");
         if (r.NoiseLevelMedian is double nu) summary.AddRow("noise level ν (median over ROIs)", nu.ToString("0.00", CultureInfo.InvariantCulture));

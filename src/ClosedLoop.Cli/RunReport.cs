@@ -64,6 +64,8 @@ public sealed record RunReport
     public required double SampleClockSeconds { get; init; }
     /// <summary>Frame counters.</summary>
     public required FrameCounts Frames { get; init; }
+    /// <summary>Frame assembly from detector samples (scanning rigs only): line-clock problems and the line phase.</summary>
+    public ScanSummary? Scan { get; init; }
     /// <summary>Every link between threads, with its drop counter.</summary>
     public required IReadOnlyList<LinkStats> Links { get; init; }
     /// <summary>Latency per stage and end to end, µs, after warm-up.</summary>
@@ -131,6 +133,8 @@ public sealed record RunReport
             SampleClockSeconds = Math.Round(loop.FramesProcessed * periodS, 3),
             Frames = new FrameCounts(source.FramesAcquired, loop.FramesProcessed, source.FramesDroppedAtSource,
                 s.Pipeline.Input.Dropped, source.FramesAcquired - loop.FramesProcessed, s.Pipeline.Pool.Exhausted),
+            Scan = s.ScanRig is { } rig ? new ScanSummary(rig.Source.Assembler.Sync.TotalMissed, rig.Source.Assembler.Sync.TotalSpurious,
+                rig.Source.Assembler.Sync.FramesWithErrors, Math.Round(rig.Source.Map.PhaseSamples, 3), Math.Round(rig.Plan.FrameRateHz, 4)) : null,
             Links = new[] { s.Pipeline.Input.Snapshot() },
             Latency = loop.Ledger.Summarise().Select(Round).ToList(),
             Scheduling = $"fast loop: {s.Pipeline.FastLoopScheduling}; acquisition: {s.Pipeline.AcquisitionScheduling}",
@@ -201,3 +205,12 @@ public sealed record FrameCounts(long Acquired, long Processed, long DroppedAtSo
 /// <param name="MeanResponseTimeS">Mean response time of the responded trials, s.</param>
 public sealed record StimulationSummary(long Delivered, long Refused, bool InterlockTripped, string? TripReason,
     int Trials, int Responded, int TimedOut, double? MeanResponseTimeS);
+
+/// <summary>How frames were assembled from detector samples.</summary>
+/// <param name="MissedLineClockEdges">Line-clock edges that never came (their lines were placed by prediction).</param>
+/// <param name="SpuriousLineClockEdges">Extra edges between lines, ignored.</param>
+/// <param name="FramesWithLineErrors">Frames with a missed or spurious edge, or lines without samples.</param>
+/// <param name="LinePhaseSamples">Bidirectional line phase in use at the end, in detector samples.</param>
+/// <param name="ScanFrameRateHz">Frame rate of the scan (imaged lines + flyback).</param>
+public sealed record ScanSummary(long MissedLineClockEdges, long SpuriousLineClockEdges, long FramesWithLineErrors,
+    double LinePhaseSamples, double ScanFrameRateHz);

@@ -27,8 +27,10 @@ public sealed class PipelineSettings : IStageSettings
     public int WarmupFrames { get; init; } = 30;
 
     /// <summary>Ask the operating system for real-time priority for the acquisition and fast-loop threads
-    /// (see <see cref="ThreadScheduling"/>); the report says what was granted (read once).</summary>
-    public bool RealtimeScheduling { get; init; } = true;
+    /// (see <see cref="ThreadScheduling"/>); the report says what was granted (read once). Off by default: on a shared
+    /// 2-core virtual machine SCHED_FIFO made the loop's latency several times worse (docs/benchmarks.md); turn it on
+    /// on a dedicated rig (ideally with isolated cores) after measuring both.</summary>
+    public bool RealtimeScheduling { get; init; }
 
     /// <inheritdoc />
     public void Validate()

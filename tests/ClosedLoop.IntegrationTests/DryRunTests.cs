@@ -78,6 +78,22 @@ public class DryRunTests
     }
 
     [Fact]
+    public void Run_SimulatedResonantRig_AcquiresFromSamplesAndReportsTheScan()
+    {
+        using var h = new Harness();
+        var (code, report) = h.Run("builtin:sim-resonant", "builtin:stimulus-avoidance-512", durationS: 2);
+
+        Assert.Equal(ExitCodes.Ok, code);
+        Assert.StartsWith("samples → frames (resonant", report!.Acquisition);
+        Assert.Equal(report.Frames.Acquired, report.Frames.Processed);
+        Assert.True(report.Frames.Processed >= 55, $"{report.Frames.Processed} frames in 2 s at ~30 Hz");
+        var scan = Assert.IsType<ScanSummary>(report.Scan);
+        Assert.Equal(0, scan.MissedLineClockEdges);
+        Assert.Equal(0, scan.FramesWithLineErrors);
+        Assert.InRange(scan.LinePhaseSamples, 3.5, 4.5); // the simulated mirror lags its clock by 4 samples
+    }
+
+    [Fact]
     public void Run_SameSeedTwice_GivesTheSameTrials()
     {
         using var a = new Harness();

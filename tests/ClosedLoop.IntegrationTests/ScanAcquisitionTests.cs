@@ -86,6 +86,26 @@ public class ScanAcquisitionTests
     }
 
     [Fact]
+    public void Run_DetectorBufferOverflows_FaultsNamingTheOverflowWithShutterClosed()
+    {
+        // The reader falls far behind: the device's clock jumps ten seconds ahead before the first read, so unread
+        // samples are overwritten in its half-second buffer.
+        var (rig, _, _) = Acquire(1);
+        using var _ = rig;
+        var daq = (ClosedLoop.FirmwareSim.Daq.SimulatedDaqSystem)rig.Daq;
+        var late = new ClosedLoop.Scanning.Acquisition.DaqScanSource(daq, rig.Source.Config, frameLimit: 5,
+            pace: _ => daq.AdvanceTo(daq.NowNs + 10_000_000_000));
+        var pipeline = new RunPipeline(late, new IFastStage[] { new Capture(1) }, new PipelineSettings());
+        using var stop = new CancellationTokenSource();
+
+        var result = pipeline.Run(new RunContext("overflow", 30, new RunEventLog(), stop), stop, CancellationToken.None);
+
+        Assert.Equal(RunOutcome.Faulted, result.Outcome);
+        Assert.Contains("overflow", result.FaultMessage);
+        Assert.False(daq.Device("Dev1").LineState(0));
+    }
+
+    [Fact]
     public void Constructor_BidirectionalFrameWithOddLineCount_RefusedNamingFlyback()
     {
         var (rig, _, _) = Acquire(1);

@@ -118,7 +118,7 @@ public sealed class DaqScanSource : IFrameSource
         int window = 2 * samplesPerFrame + 4 * (int)Math.Ceiling(samplesPerLine);
         var samples = new short[channels * window];   // channel-major
         var chunk = new short[channels * Math.Max(1024, samplesPerFrame / 4)];
-        var planes = new ushort[Assembler.DestinationLength];
+        var planes = channels == 1 ? Array.Empty<ushort>() : new ushort[Assembler.DestinationLength];
         // Edges for as many lines as the input buffer can hold, so a backlog of samples never outruns the edge list.
         int bufferSamples = InputBufferSamples(samplesPerFrame);
         int linesInBuffer = (int)Math.Ceiling(bufferSamples / samplesPerLine) + 2;
@@ -213,8 +213,13 @@ public sealed class DaqScanSource : IFrameSource
                 }
                 try
                 {
-                    var status = Assembler.AssembleFrame(samples, window, lineStarts, planes);
-                    planes.AsSpan(0, frame.Pixels.Length).CopyTo(frame.Pixels);
+                    // One detector: assemble straight into the pooled frame. Several: assemble all, hand on the first.
+                    if (channels == 1) Assembler.AssembleFrame(samples, window, lineStarts, frame.Pixels);
+                    else
+                    {
+                        Assembler.AssembleFrame(samples, window, lineStarts, planes);
+                        planes.AsSpan(0, frame.Pixels.Length).CopyTo(frame.Pixels);
+                    }
                     if (Phase is not null && _c.TrackPhase && (frameIndex < 3 || frameIndex % 30 == 0))
                         LastPhase = Phase.Track(samples.AsSpan(0, window), lineStarts, gain: frameIndex < 3 ? 1 : 0.2);
                     long firstSample = edges[firstEdgeSlot];
@@ -223,7 +228,6 @@ public sealed class DaqScanSource : IFrameSource
                     frame.FramePeriodNs = periodNs;
                     frame.AcquiredHostNs = clock.ToHostNs(firstSample);
                     frame.CompletedHostNs = MonotonicClock.NowNs();
-                    _ = status;
                 }
                 catch
                 {
@@ -279,8 +283,10 @@ public sealed class DaqScanSource : IFrameSource
     private void Compact(short[] samples, int channels, int window, ref long windowStart, ref int windowCount,
         long[] edges, int pending, long linesSeen, long firstLine)
     {
-        // Keep from just before the first line of the frame being assembled (or everything recent if unknown).
-        long keepFrom = firstLine < linesSeen - pending + pending && firstLine >= linesSeen - pending
+        // Keep from just before the first line of the frame being assembled when its edge is known; otherwise keep
+        // the most recent quarter of the window.
+        bool firstLineKnown = firstLine >= linesSeen - pending && firstLine < linesSeen;
+        long keepFrom = firstLineKnown
             ? EdgeOfLine(edges, pending, linesSeen, firstLine) + Map.MinSampleOffset - 1
             : windowStart + windowCount - window / 4;
         int drop = (int)Math.Clamp(keepFrom - windowStart, 0, windowCount);
