@@ -7,6 +7,7 @@ using ClosedLoop.Hardware;
 using ClosedLoop.Hardware.Daq;
 using ClosedLoop.Interop.NiDaqmx;
 using ClosedLoop.Imaging;
+using ClosedLoop.Spikes;
 
 namespace ClosedLoop.Cli;
 
@@ -198,13 +199,14 @@ public sealed class Session : IDisposable
         }
         catch (SettingException ex) { throw Experiment.Locate(ex); }
 
-        var stages = new IFastStage[]
+        var stages = new List<IFastStage>
         {
             new TraceExtractionStage(Experiment.Traces, Rois, Profile.Imaging.WidthPx, Profile.Imaging.HeightPx, Activity),
             new DffStage(Experiment.Dff, Activity),
-            new DetectorStage(detectors, Activity),
-            Protocol,
         };
+        if (Experiment.Spikes is { } spikes) stages.Add(new DeconvolutionStage(spikes, Activity));
+        stages.Add(new DetectorStage(detectors, Activity));
+        stages.Add(Protocol);
         Pipeline = new RunPipeline(Source, stages, Experiment.Pipeline);
         Pipeline.OnShutdown(() =>
         {

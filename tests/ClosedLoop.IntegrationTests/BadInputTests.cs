@@ -88,6 +88,17 @@ public class BadInputTests
     }
 
     [Fact]
+    public void Run_SpikeInferenceSettingOutOfRange_NamesTheSettingAndLine()
+    {
+        using var h = new Harness();
+        string experiment = h.Experiment(t => t.Replace("  estimate: true ", "  lookAheadFrames: -3\n  estimate: true "));
+        var (code, _) = h.Run("builtin:sim-two-photon", experiment);
+
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Matches(@"experiment\.yaml:\d+: spikes\.lookAheadFrames = -3", h.Output);
+    }
+
+    [Fact]
     public void Validate_ProfileWithFrameRateOutOfRange_NamesSettingLineAndRange()
     {
         using var h = new Harness();

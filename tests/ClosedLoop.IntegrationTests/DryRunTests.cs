@@ -47,7 +47,7 @@ public class DryRunTests
 
         var json = h.ReportJson();
         var stages = json.GetProperty("latency").EnumerateArray().Select(s => s.GetProperty("name").GetString()).ToList();
-        Assert.Equal(new[] { "queue", "traces", "dff", "detectors", "protocol" }, stages.Take(5));
+        Assert.Equal(new[] { "queue", "traces", "dff", "spikes", "detectors", "protocol" }, stages.Take(6));
         Assert.Contains(stages, s => s!.StartsWith("end-to-end"));
         foreach (var s in json.GetProperty("latency").EnumerateArray())
         {

@@ -43,6 +43,9 @@ public sealed class Experiment
     /// <summary>ΔF/F and noise-level settings.</summary>
     public DffSettings Dff { get; set; } = new();
 
+    /// <summary>Online spike inference (OASIS) after ΔF/F, or null when the experiment has no <c>spikes</c> section.</summary>
+    public ClosedLoop.Spikes.OasisSettings? Spikes { get; set; }
+
     /// <summary>Pattern detectors, by name.</summary>
     public List<GroupActivityDetectorSettings> Detectors { get; set; } = new();
 

@@ -91,6 +91,26 @@ public static class ExperimentLoader
             }
             x.Dff.Validate();
 
+            if (root.Section("spikes") is { } sp)
+            {
+                var o = new ClosedLoop.Spikes.OasisSettings();
+                o.Model = sp.Enum("model", o.Model);
+                o.Estimate = sp.Bool("estimate", o.Estimate);
+                o.DecayS = sp.Double("decayS", o.DecayS);
+                o.RiseS = sp.Double("riseS", o.RiseS);
+                o.NoiseSigmaDff = sp.Double("noiseSigmaDff", o.NoiseSigmaDff);
+                o.LambdaSigma = sp.Double("lambdaSigma", o.LambdaSigma);
+                o.MinSpikeSigma = sp.Double("minSpikeSigma", o.MinSpikeSigma);
+                o.BaselinePercentile = sp.Double("baselinePercentile", o.BaselinePercentile);
+                o.LookAheadFrames = sp.Int("lookAheadFrames", o.LookAheadFrames);
+                o.MaxPools = sp.Int("maxPools", o.MaxPools);
+                o.SpikeAmplitudeDff = sp.Double("spikeAmplitudeDff", o.SpikeAmplitudeDff);
+                o.EstimateWindowS = sp.Double("estimateWindowS", o.EstimateWindowS);
+                sp.RejectUnknownKeys();
+                o.Validate();
+                x.Spikes = o;
+            }
+
             root.RequiredSection("detectors");
             foreach (var (name, s) in root.SectionMap("detectors"))
             {
