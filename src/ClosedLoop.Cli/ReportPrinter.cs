@@ -22,6 +22,7 @@ public static class ReportPrinter
         summary.AddRow("missing (acquired, not processed)", N(r.Frames.Missing));
         summary.AddRow("sample-clock time / wall time", $"{r.SampleClockSeconds:0.0} s / {r.WallSeconds:0.0} s");
         summary.AddRow("thread scheduling", Markup.Escape(r.Scheduling));
+        summary.AddRow("garbage collections (gen 0/1/2), total pause", $"{r.Gc.Gen0}/{r.Gc.Gen1}/{r.Gc.Gen2}, {r.Gc.PauseMs:0.###} ms");
         if (r.Scan is { } scan)
             summary.AddRow("scan: missed / spurious line-clock edges, frames affected, line phase",
                 $"{scan.MissedLineClockEdges} / {scan.SpuriousLineClockEdges}, {scan.FramesWithLineErrors}, {scan.LinePhaseSamples:0.##} samples");

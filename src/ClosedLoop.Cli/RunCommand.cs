@@ -28,11 +28,12 @@ public static class RunCommand
             PrintPlan(session, console);
 
             var started = DateTime.UtcNow;
+            var gcAtStart = GcSummary.Now();
             var runTask = Task.Factory.StartNew(() => session.Run(userCancel), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             ShowProgress(session, runTask, console, options.Quiet);
             var result = runTask.GetAwaiter().GetResult();
 
-            var report = RunReport.From(session, result, started);
+            var report = RunReport.From(session, result, started, GcSummary.Since(gcAtStart));
             string dir = options.OutputDirectory ?? Path.Combine("runs", session.Context.RunId);
             string path = RunReport.Write(report, session.Events.Snapshot(), dir);
             var plots = ReportPlots.Write(report, session.Experiment.Protocol.MaxTrialS, dir);

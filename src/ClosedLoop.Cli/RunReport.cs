@@ -74,6 +74,9 @@ public sealed record RunReport
     public double? AllocatedBytesPerFrame { get; init; }
     /// <summary>Scheduling the fast-loop and acquisition threads were granted (e.g. "SCHED_FIFO 50").</summary>
     public required string Scheduling { get; init; }
+    /// <summary>Garbage collections during the run (gen 0, 1, 2) and their total pause, to tell a GC pause from an
+    /// operating-system stall when reading the latency maximum.</summary>
+    public required GcSummary Gc { get; init; }
     /// <summary>Fraction of each frame period the fast loop spent processing (mean).</summary>
     public double? LoopLoadFraction { get; init; }
     /// <summary>Stimulation summary.</summary>
@@ -102,7 +105,7 @@ public sealed record RunReport
     };
 
     /// <summary>Builds the report of a finished session.</summary>
-    public static RunReport From(Session s, RunResult result, DateTime startedUtc)
+    public static RunReport From(Session s, RunResult result, DateTime startedUtc, GcSummary gc)
     {
         var loop = s.Pipeline.Loop;
         var source = s.Pipeline.Source;
@@ -137,6 +140,7 @@ public sealed record RunReport
                 rig.Source.Assembler.Sync.FramesWithErrors, Math.Round(rig.Source.Map.PhaseSamples, 3), Math.Round(rig.Plan.FrameRateHz, 4)) : null,
             Links = new[] { s.Pipeline.Input.Snapshot() },
             Latency = loop.Ledger.Summarise().Select(Round).ToList(),
+            Gc = gc,
             Scheduling = $"fast loop: {s.Pipeline.FastLoopScheduling}; acquisition: {s.Pipeline.AcquisitionScheduling}",
             AllocatedBytesPerFrame = double.IsFinite(loop.AllocatedBytesPerFrame) ? Math.Round(loop.AllocatedBytesPerFrame, 2) : null,
             LoopLoadFraction = loop.SteadyFrames > 0 ? Math.Round(loop.BusyNs / 1e9 / loop.SteadyFrames / periodS, 6) : null,
@@ -214,3 +218,21 @@ public sealed record StimulationSummary(long Delivered, long Refused, bool Inter
 /// <param name="ScanFrameRateHz">Frame rate of the scan (imaged lines + flyback).</param>
 public sealed record ScanSummary(long MissedLineClockEdges, long SpuriousLineClockEdges, long FramesWithLineErrors,
     double LinePhaseSamples, double ScanFrameRateHz);
+
+/// <summary>Garbage collections over a run.</summary>
+/// <param name="Gen0">Generation-0 collections.</param>
+/// <param name="Gen1">Generation-1 collections.</param>
+/// <param name="Gen2">Generation-2 collections.</param>
+/// <param name="PauseMs">Total time the runtime paused threads for collections, ms.</param>
+public sealed record GcSummary(int Gen0, int Gen1, int Gen2, double PauseMs)
+{
+    /// <summary>The process's counters now, to subtract from a later reading.</summary>
+    public static GcSummary Now() => new(GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration().TotalMilliseconds);
+
+    /// <summary>What happened between <paramref name="start"/> and now.</summary>
+    public static GcSummary Since(GcSummary start)
+    {
+        var now = Now();
+        return new(now.Gen0 - start.Gen0, now.Gen1 - start.Gen1, now.Gen2 - start.Gen2, Math.Round(now.PauseMs - start.PauseMs, 3));
+    }
+}
