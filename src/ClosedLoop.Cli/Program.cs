@@ -87,5 +87,5 @@ var root = new RootCommand("""
     Measure the fast loop:                       closedloop bench
     Profiles, experiments, reports and benchmarks are documented in docs/.
     """)
-{ run, validate, BenchCommand.Create(), OpticsCommand.Create(), SpikesCommand.Create() };
+{ run, validate, BenchCommand.Create(), OpticsCommand.Create(), SpikesCommand.Create(), SimulateCommand.Create() };
 return root.Parse(args).Invoke();
