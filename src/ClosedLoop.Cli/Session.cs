@@ -120,7 +120,8 @@ public sealed class Session : IDisposable
     {
         double durationS = Options.DurationS ?? Experiment.DurationS;
         if (Options.DurationS is double d) Check.InRange("--duration", d, 0.1, 7 * 86_400);
-        FrameLimit = durationS > 0 ? (long)Math.Ceiling(durationS * Profile.Imaging.FrameRateHz) : null;
+        double? runS = durationS > 0 ? durationS : null;
+        FrameLimit = runS is double fs ? (long)Math.Ceiling(fs * Profile.Imaging.FrameRateHz) : null;
         if (Profile.Daq.Backend == DaqBackend.NiDaqmx)
         {
             if (Profile.Scanners is null)
@@ -129,15 +130,16 @@ public sealed class Session : IDisposable
             try { ni = new NiDaqmxSystem(); }
             catch (DaqException ex) { throw new SettingException("daq.backend", "nidaqmx", $"usable on this machine, but {ex.Message}", Profile.SourcePath); }
             Pacing = SimulationPacing.Realtime;
-            ScanRig = ScanRig.Build(Profile, FrameLimit, Pacing, ni);
+            ScanRig = ScanRig.Build(Profile, null, Pacing, ni, runS);
         }
         else
         {
             Pacing = Options.Pacing ?? Profile.Simulation!.Pacing;
-            if (Profile.Scanners is not null) ScanRig = ScanRig.Build(Profile, FrameLimit, Pacing);
+            if (Profile.Scanners is not null) ScanRig = ScanRig.Build(Profile, null, Pacing, durationS: runS);
         }
         if (ScanRig is not null)
         {
+            FrameLimit = ScanRig.Source.FrameLimit; // at the scan's own frame rate
             Source = ScanRig.Source;
             Tissue = ScanRig.Tissue;
             AcquisitionPath = $"samples → frames ({(Profile.Scanners!.Mode == ScanMode.ResonantGalvo ? "resonant" : "galvo-galvo")} {ScanRig.Plan.FrameRateHz:0.##} Hz, {ScanRig.Source.Assembler.Channels} detector channel(s), {(Tissue is null ? "NI-DAQmx" : "simulated DAQ")})";

@@ -24,9 +24,7 @@ public class AllocationTests
             },
         };
         var rig = new SimulatedTwoPhotonRig(profile, frameLimit: 1200);
-        var f = rig.Tissue.Footprints;
-        var rois = new RoiSet(f.WidthPx, f.HeightPx, Enumerable.Range(0, f.Count).Select(i =>
-            new RoiDefinition(RoiSet.DefaultName(i), f.PixelsOf(i).ToArray(), f.WeightsOf(i).ToArray())));
+        var rois = ClosedLoop.Cli.Session.TissueRois(rig.Tissue.Footprints);
         var activity = rois.CreateActivity();
         var detector = new GroupActivityDetector(new GroupActivityDetectorSettings { Name = "never", Group = "all", ThresholdDff = 50, MinActive = 3 },
             Enumerable.Range(0, 20).ToArray());

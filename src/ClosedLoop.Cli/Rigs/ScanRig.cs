@@ -45,10 +45,12 @@ public sealed class ScanRig : IDisposable
     /// <summary>Builds the rig. Throws <see cref="SettingException"/> naming the profile setting for anything that
     /// cannot be wired (missing sections or channels, a scan the galvos cannot follow).</summary>
     /// <param name="p">The profile.</param>
-    /// <param name="frameLimit">Frames to acquire, or null until cancelled.</param>
+    /// <param name="frameLimit">Frames to acquire, or null until cancelled (ignored when <paramref name="durationS"/> is given).</param>
     /// <param name="pacing">Simulated rigs: real time or as fast as possible.</param>
     /// <param name="hardware">A real DAQ system (NI-DAQmx); null builds the simulated one from the profile.</param>
-    public static ScanRig Build(HardwareProfile p, long? frameLimit, SimulationPacing pacing, IDaqSystem? hardware = null)
+    /// <param name="durationS">Sample-clock time to acquire, in s: turned into frames at the scan's own frame rate
+    /// (imaged lines + flyback), which differs from the profile's nominal <c>frameRateHz</c>.</param>
+    public static ScanRig Build(HardwareProfile p, long? frameLimit, SimulationPacing pacing, IDaqSystem? hardware = null, double? durationS = null)
     {
         var sim = hardware is not null ? null : p.Simulation ?? throw new SettingException("simulation", null, "present for a simulated rig", p.SourcePath);
         var scanners = p.Scanners ?? throw new SettingException("scanners", null, "present for a scanning rig", p.SourcePath);
@@ -173,6 +175,7 @@ public sealed class ScanRig : IDisposable
             long periodNs = (long)Math.Round(1e9 / aiRateHz);
             Action<long>? pace = simulated is not null && pacing == SimulationPacing.Fast
                 ? sample => simulated.AdvanceTo(Math.Max(simulated.NowNs, (sample + 1) * periodNs + simulated.StartLatencyNs + 1)) : null;
+            if (durationS is double seconds) frameLimit = (long)Math.Ceiling(seconds * plan.FrameRateHz);
             var source = new DaqScanSource(daq, config, frameLimit, pace);
             return new ScanRig(daq, tissue, source, plan);
         }

@@ -92,6 +92,9 @@ public sealed class DaqScanSource : IFrameSource
     /// ten frame periods or half a second, whichever is longer.</summary>
     public long StallTimeoutNs => (long)Math.Max(0.5e9, 10e9 / _c.FrameRateHz);
 
+    /// <summary>Frames the source acquires before it ends, or null until cancelled.</summary>
+    public long? FrameLimit => _frameLimit;
+
     /// <summary>The configuration the source was built with.</summary>
     public DaqScanConfig Config => _c;
 
