@@ -16,12 +16,15 @@ public sealed class FastLoop
     private long _steadyAllocatedBytes = -1;
     private long _steadyFrames;
     private long _busyNs;
+    private readonly ParameterBoard? _parameters;
 
-    /// <summary>Creates a loop over <paramref name="stages"/> (in order) fed by <paramref name="input"/>.</summary>
-    public FastLoop(IReadOnlyList<IFastStage> stages, BoundedLink<Frame> input, int warmupFrames = 30)
+    /// <summary>Creates a loop over <paramref name="stages"/> (in order) fed by <paramref name="input"/>; live
+    /// parameter changes on <paramref name="parameters"/> are applied between frames.</summary>
+    public FastLoop(IReadOnlyList<IFastStage> stages, BoundedLink<Frame> input, int warmupFrames = 30, ParameterBoard? parameters = null)
     {
         _stages = stages.ToArray();
         _input = input;
+        _parameters = parameters;
         WarmupFrames = Check.InRange("fastLoop.warmupFrames", warmupFrames, 0, 1_000_000);
         Ledger = new LatencyLedger(_stages.Select(s => s.Name).ToArray());
     }
@@ -85,6 +88,7 @@ public sealed class FastLoop
 
     private void ProcessOne(Frame frame)
     {
+        _parameters?.ApplyPending(frame.SampleTimeNs);
         var exits = frame.StageExitHostNs;
         long start = MonotonicClock.NowNs();
         exits[0] = start;

@@ -52,15 +52,17 @@ public sealed class RunPipeline
     private readonly PipelineSettings _settings;
     private readonly List<Action> _safeShutdown = new();
 
-    /// <summary>Creates the pipeline for <paramref name="source"/> and the fast-loop <paramref name="stages"/>.</summary>
-    public RunPipeline(IFrameSource source, IReadOnlyList<IFastStage> stages, PipelineSettings settings)
+    /// <summary>Creates the pipeline for <paramref name="source"/> and the fast-loop <paramref name="stages"/>.
+    /// <paramref name="extraFrameBuffers"/> are added to the pool for frames held by slow consumers (a
+    /// <see cref="LiveTap"/>'s <see cref="LiveTap.FramesHeldMax"/>), so they can never starve the source.</summary>
+    public RunPipeline(IFrameSource source, IReadOnlyList<IFastStage> stages, PipelineSettings settings, int extraFrameBuffers = 0, ParameterBoard? parameters = null)
     {
         settings.Validate();
         _source = source;
         _settings = settings;
-        Pool = new FramePool(source.WidthPx, source.HeightPx, settings.FramePoolCapacity);
+        Pool = new FramePool(source.WidthPx, source.HeightPx, settings.FramePoolCapacity + Check.InRange("pipeline.extraFrameBuffers", extraFrameBuffers, 0, 1 << 16));
         Input = new BoundedLink<Frame>("source→fast-loop", settings.InputLinkCapacity, settings.InputLinkFullMode, f => f.Release());
-        Loop = new FastLoop(stages, Input, settings.WarmupFrames);
+        Loop = new FastLoop(stages, Input, settings.WarmupFrames, parameters);
     }
 
     /// <summary>The frame buffers of this run.</summary>
