@@ -141,7 +141,7 @@ public sealed class SimulatedTwoPhotonRig : IFrameSource
                 }
 
                 if (!realtime)
-                    while (!pool.WaitUntilAllReturned(TimeSpan.FromMilliseconds(200), cancellationToken)) { }
+                    while (!pool.WaitUntilProcessed(i, TimeSpan.FromMilliseconds(200), cancellationToken) && frame.References > 0 && !output.IsCompleted) { }
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

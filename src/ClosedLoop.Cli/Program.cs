@@ -2,7 +2,9 @@ using System.CommandLine;
 using System.Runtime.InteropServices;
 using ClosedLoop.Cli;
 using ClosedLoop.Cli.Experiments;
+using ClosedLoop.Core;
 using ClosedLoop.Hardware;
+using ClosedLoop.Storage;
 using Spectre.Console;
 
 if (Console.IsOutputRedirected)
@@ -34,6 +36,10 @@ var fastOpt = new Option<bool>("--fast") { Description = "Simulated rigs: produc
 var realtimeOpt = new Option<bool>("--realtime") { Description = "Simulated rigs: pace frames on the host clock at the profile's frame rate (the profile's default pacing otherwise)." };
 var outOpt = new Option<string?>("--out") { Description = "Folder for report.json and events.jsonl (default: runs/<run id>)." };
 var quietOpt = new Option<bool>("--quiet") { Description = "No progress display; only the final report." };
+var recordOpt = new Option<bool>("--record") { Description = "Record the run beside its report: movie.tif (ScanImage-style TIFF), activity.csv, events.jsonl, manifest.json, rois.json (docs/data-formats.md)." };
+var recordEveryOpt = new Option<int>("--record-every") { Description = "With --record: keep every N-th frame in movie.tif.", DefaultValueFactory = _ => 1 };
+var replayOpt = new Option<string?>("--replay") { Description = "Replay a recorded TIFF movie (ours or ScanImage) through the online pipeline instead of acquiring; at its own frame rate, or lock-step with --fast. Stimulation is decided and counted but goes nowhere." };
+var replayRateOpt = new Option<double?>("--frame-rate-hz") { Description = "With --replay: the movie's frame rate, when its metadata does not say." };
 
 var run = new Command("run", """
     Run an experiment as a closed loop: acquire frames, extract ROI traces, compute ΔF/F, detect the pattern, and
@@ -42,7 +48,7 @@ var run = new Command("run", """
     report.json: frames acquired/processed/dropped, latency per stage, stimulation, and response time per trial.
     Exit codes: 0 completed, 1 bad input (nothing stimulated), 2 fault (stimulation switched off), 130 Ctrl+C.
     """)
-{ profileArg, experimentArg, durationOpt, fastOpt, realtimeOpt, outOpt, quietOpt };
+{ profileArg, experimentArg, durationOpt, fastOpt, realtimeOpt, outOpt, quietOpt, recordOpt, recordEveryOpt, replayOpt, replayRateOpt };
 run.SetAction(parse =>
 {
     bool fast = parse.GetValue(fastOpt), realtime = parse.GetValue(realtimeOpt);
@@ -54,7 +60,19 @@ run.SetAction(parse =>
     var options = new RunOptions(
         parse.GetValue(profileArg)!, parse.GetValue(experimentArg)!, parse.GetValue(durationOpt),
         fast ? SimulationPacing.Fast : realtime ? SimulationPacing.Realtime : null,
-        parse.GetValue(outOpt), parse.GetValue(quietOpt));
+        parse.GetValue(outOpt), parse.GetValue(quietOpt), parse.GetValue(replayOpt), parse.GetValue(replayRateOpt));
+    LiveServices services;
+    try
+    {
+        var recording = new RecordingSettings { FrameEvery = parse.GetValue(recordEveryOpt) };
+        recording.Validate();
+        services = new LiveServices(parse.GetValue(recordOpt), recording);
+    }
+    catch (SettingException ex)
+    {
+        AnsiConsole.MarkupLine($"[red]Cannot start:[/] {Markup.Escape(ex.Message)}");
+        return ExitCodes.BadInput;
+    }
     using var cancel = new CancellationTokenSource();
     // Ctrl+C (SIGINT) and SIGTERM (kill, systemd) end the run the same safe way: the loop stops itself, stimulation
     // goes off, the report is written, and the exit code is 130.
@@ -65,7 +83,7 @@ run.SetAction(parse =>
     };
     using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, onSignal);
     using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, onSignal);
-    return RunCommand.Execute(options, AnsiConsole.Console, cancel.Token);
+    return RunCommand.Execute(options, AnsiConsole.Console, cancel.Token, services: services);
 });
 
 var validateProfileArg = new Argument<string?>("profile") { Description = "Hardware profile file or builtin:NAME.", Arity = ArgumentArity.ZeroOrOne };

@@ -52,6 +52,12 @@ public static class ReportPrinter
             console.MarkupLine($"{st.Responded} of {st.Trials} trials ended by the response" +
                                (st.MeanResponseTimeS is double m ? $"; mean response time {m:0.000} s." : "."));
         }
+        foreach (var c in r.Live)
+        {
+            var tap = r.Taps.FirstOrDefault(t => t.Name == c.Name);
+            string drops = tap is { FramesDropped: > 0 } || tap is { ActivityDropped: > 0 } ? $" (tap dropped {tap.FramesDropped} frames, {tap.ActivityDropped} activity snapshots)" : "";
+            console.MarkupLine($"{Markup.Escape(c.Name)}: {Markup.Escape(c.Summary + drops)}" + (c.Error is null ? "" : $" [red]{Markup.Escape(c.Error)}[/]"));
+        }
         foreach (var w in r.Warnings) console.MarkupLine($"[yellow]warning:[/] {Markup.Escape(w)}");
     }
 

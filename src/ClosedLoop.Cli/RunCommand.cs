@@ -7,50 +7,54 @@ namespace ClosedLoop.Cli;
 public static class RunCommand
 {
     /// <summary>Runs one experiment; returns the exit code (see <see cref="ExitCodes"/>). The report is written on every
-    /// path once the run has started, including Ctrl+C and faults.</summary>
-    public static int Execute(RunOptions options, IAnsiConsole console, CancellationToken userCancel, Action<RunReport>? onReport = null)
+    /// path once the run has started, including Ctrl+C and faults. <paramref name="services"/> adds a recording and
+    /// live consumers (event bus, dashboard); <paramref name="onHost"/> sees the host before the run starts (remote
+    /// control is served from it).</summary>
+    public static int Execute(RunOptions options, IAnsiConsole console, CancellationToken userCancel, Action<RunReport>? onReport = null,
+        LiveServices? services = null, Action<RunHost>? onHost = null)
     {
-        Session session;
-        try
-        {
-            session = Session.Build(options);
-        }
-        catch (SettingException ex)
-        {
-            console.MarkupLine($"[red]Cannot start:[/] {Markup.Escape(ex.Message)}");
-            return ExitCodes.BadInput;
-        }
+        var host = new RunHost(options, console, services, userCancel);
+        if (onReport is not null) host.ReportWritten += onReport;
+        onHost?.Invoke(host);
+        return host.RunNow();
+    }
 
-        using (session)
+    /// <summary>Runs a built session to its end, detaches its live consumers, writes and prints the report.</summary>
+    internal static int RunSession(Session session, RunOptions options, IAnsiConsole console, CancellationToken userCancel, bool quiet, Action<RunReport> onReport)
+    {
+        foreach (var w in session.Warnings)
+            console.MarkupLine($"[yellow]warning:[/] {Markup.Escape($"{w.Setting}: {w.Advice}")}");
+        PrintPlan(session, console);
+
+        var started = DateTime.UtcNow;
+        var gcAtStart = GcSummary.Now();
+        var runTask = Task.Factory.StartNew(() => session.Run(userCancel), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        ShowProgress(session, runTask, console, quiet);
+        var result = runTask.GetAwaiter().GetResult();
+
+        var live = new List<LiveConsumerReport>();
+        foreach (var c in session.Consumers)
         {
-            foreach (var w in session.Warnings)
-                console.MarkupLine($"[yellow]warning:[/] {Markup.Escape($"{w.Setting}: {w.Advice}")}");
-            PrintPlan(session, console);
-
-            var started = DateTime.UtcNow;
-            var gcAtStart = GcSummary.Now();
-            var runTask = Task.Factory.StartNew(() => session.Run(userCancel), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-            ShowProgress(session, runTask, console, options.Quiet);
-            var result = runTask.GetAwaiter().GetResult();
-
-            var report = RunReport.From(session, result, started, GcSummary.Since(gcAtStart));
-            string dir = options.OutputDirectory ?? Path.Combine("runs", session.Context.RunId);
-            string path = RunReport.Write(report, session.Events.Snapshot(), dir);
-            var plots = ReportPlots.Write(report, session.Experiment.Protocol.MaxTrialS, dir);
-            ReportPrinter.Print(report, console);
-            console.MarkupLine($"Report: [blue]{Markup.Escape(Path.GetFullPath(path))}[/] (events in events.jsonl" +
-                               (plots.Count > 0 ? $", plots in {string.Join(" and ", plots.Select(Path.GetFileName))}" : "") + " beside it)");
-            onReport?.Invoke(report);
-            return report.ExitCode;
+            try { live.Add(c.Detach(result)); }
+            catch (Exception ex) { live.Add(new LiveConsumerReport(c.Name, "failed while finishing", ex.Message, new Dictionary<string, long>())); }
         }
+        var report = RunReport.From(session, result, started, GcSummary.Since(gcAtStart), live);
+        string dir = options.OutputDirectory ?? Path.Combine("runs", session.Context.RunId);
+        string path = RunReport.Write(report, session.Events.Snapshot(), dir);
+        var plots = ReportPlots.Write(report, session.Experiment.Protocol.MaxTrialS, dir);
+        ReportPrinter.Print(report, console);
+        console.MarkupLine($"Report: [blue]{Markup.Escape(Path.GetFullPath(path))}[/] (events in events.jsonl" +
+                           (plots.Count > 0 ? $", plots in {string.Join(" and ", plots.Select(Path.GetFileName))}" : "") + " beside it)");
+        onReport(report);
+        return report.ExitCode;
     }
 
     private static void PrintPlan(Session s, IAnsiConsole console)
     {
         var p = s.Experiment.Protocol;
-        string length = s.FrameLimit is long n ? $"{n} frames ({n / s.Profile.Imaging.FrameRateHz:0.#} s)" : $"until {p.Trials} trials are done";
+        string length = s.FrameLimit is long n ? $"{n} frames ({n / s.Source.FrameRateHz:0.#} s)" : $"until {p.Trials} trials are done";
         console.MarkupLine($"[bold]closedloop run[/] {Markup.Escape(s.Experiment.Name)} on {Markup.Escape(s.Profile.Name)} " +
-                           $"({s.Profile.Imaging.WidthPx}×{s.Profile.Imaging.HeightPx} px at {s.Profile.Imaging.FrameRateHz:0.##} Hz, {s.Pacing.ToString().ToLowerInvariant()} pacing, acquisition: {Markup.Escape(s.AcquisitionPath)}, {s.Rois.Count} ROIs), {Markup.Escape(length)}. Ctrl+C stops safely.");
+                           $"({s.WidthPx}×{s.HeightPx} px at {s.Source.FrameRateHz:0.##} Hz, {s.Pacing.ToString().ToLowerInvariant()} pacing, acquisition: {Markup.Escape(s.AcquisitionPath)}, {s.Rois.Count} ROIs), {Markup.Escape(length)}. Ctrl+C stops safely.");
     }
 
     private static void ShowProgress(Session s, Task<RunResult> run, IAnsiConsole console, bool quiet)

@@ -93,6 +93,12 @@ public sealed record RunReport
     public required IReadOnlyDictionary<string, int> EventCounts { get; init; }
     /// <summary>Non-fatal findings about the profile.</summary>
     public required IReadOnlyList<string> Warnings { get; init; }
+    /// <summary>What the live consumers (recorder, event bus, dashboard) did, with their counters and any error.</summary>
+    public required IReadOnlyList<LiveConsumerReport> Live { get; init; }
+    /// <summary>Frames and activity handed to each live consumer by the tap, and what it dropped.</summary>
+    public required IReadOnlyList<TapStats> Taps { get; init; }
+    /// <summary>The recording replayed, when the run was a replay.</summary>
+    public string? Replay { get; init; }
 
     /// <summary>JSON options shared by report and event files.</summary>
     public static readonly JsonSerializerOptions Json = new()
@@ -105,7 +111,7 @@ public sealed record RunReport
     };
 
     /// <summary>Builds the report of a finished session.</summary>
-    public static RunReport From(Session s, RunResult result, DateTime startedUtc, GcSummary gc)
+    public static RunReport From(Session s, RunResult result, DateTime startedUtc, GcSummary gc, IReadOnlyList<LiveConsumerReport>? live = null)
     {
         var loop = s.Pipeline.Loop;
         var source = s.Pipeline.Source;
@@ -115,7 +121,7 @@ public sealed record RunReport
             nu[s.Activity.UnitNames[i]] = float.IsFinite(s.Activity.NoiseLevel[i]) ? Math.Round(s.Activity.NoiseLevel[i], 4) : null;
         var finite = nu.Values.Where(v => v is not null).Select(v => v!.Value).Order().ToArray();
         var events = s.Events.Snapshot();
-        double periodS = 1.0 / s.Profile.Imaging.FrameRateHz;
+        double periodS = 1.0 / s.Source.FrameRateHz;
         return new RunReport
         {
             RunId = s.Context.RunId,
@@ -127,9 +133,9 @@ public sealed record RunReport
             Experiment = s.Experiment.SourcePath,
             Pacing = s.Pacing.ToString().ToLowerInvariant(),
             Acquisition = s.AcquisitionPath,
-            WidthPx = s.Profile.Imaging.WidthPx,
-            HeightPx = s.Profile.Imaging.HeightPx,
-            FrameRateHz = s.Profile.Imaging.FrameRateHz,
+            WidthPx = s.WidthPx,
+            HeightPx = s.HeightPx,
+            FrameRateHz = s.Source.FrameRateHz,
             Rois = s.Rois.Count,
             StartedUtc = startedUtc,
             WallSeconds = Math.Round(result.WallSeconds, 3),
@@ -153,6 +159,9 @@ public sealed record RunReport
             NoiseLevelPerRoi = nu,
             EventCounts = events.GroupBy(e => e.Kind).ToDictionary(g => JsonNamingPolicy.CamelCase.ConvertName(g.Key.ToString()), g => g.Count()),
             Warnings = s.Warnings.Select(w => $"{w.Setting}: {w.Advice}").ToList(),
+            Live = live ?? Array.Empty<LiveConsumerReport>(),
+            Taps = s.Tap?.Subscriptions.Select(t => t.Snapshot()).ToList() ?? (IReadOnlyList<TapStats>)Array.Empty<TapStats>(),
+            Replay = s.Replay?.Path,
         };
     }
 
@@ -163,19 +172,7 @@ public sealed record RunReport
         string path = Path.Combine(directory, "report.json");
         File.WriteAllText(path, JsonSerializer.Serialize(report, Json));
         using var w = new StreamWriter(Path.Combine(directory, "events.jsonl"));
-        var line = new JsonSerializerOptions(Json) { WriteIndented = false };
-        foreach (var e in events)
-        {
-            w.WriteLine(JsonSerializer.Serialize(new
-            {
-                kind = e.Kind,
-                sampleTimeS = Math.Round(e.SampleTimeNs / 1e9, 6),
-                hostNs = e.HostNs,
-                source = e.Source,
-                message = e.Message,
-                value = double.IsFinite(e.Value) ? e.Value : (double?)null,
-            }, line));
-        }
+        foreach (var e in events) w.WriteLine(RunEventJson.ToLine(e));
         return path;
     }
 

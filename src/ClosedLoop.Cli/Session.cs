@@ -8,17 +8,22 @@ using ClosedLoop.Hardware.Daq;
 using ClosedLoop.Interop.NiDaqmx;
 using ClosedLoop.Imaging;
 using ClosedLoop.Spikes;
+using ClosedLoop.Storage;
 
 namespace ClosedLoop.Cli;
 
-/// <summary>How the command line overrides an experiment and profile for one run.</summary>
+/// <summary>How the command line overrides an experiment and profile for one run. <paramref name="Replay"/> names a
+/// recorded TIFF movie that replaces the rig's acquisition (stimulation is then decided and counted but goes nowhere).</summary>
 public sealed record RunOptions(
     string Profile,
     string Experiment,
     double? DurationS = null,
     SimulationPacing? Pacing = null,
     string? OutputDirectory = null,
-    bool Quiet = false);
+    bool Quiet = false,
+    string? Replay = null,
+    double? ReplayFrameRateHz = null,
+    string? RunId = null);
 
 /// <summary>
 /// The composition root of one run: builds the rig from a hardware profile, the fast loop from an experiment
@@ -28,8 +33,11 @@ public sealed record RunOptions(
 /// </summary>
 public sealed class Session : IDisposable
 {
-    private Session(HardwareProfile profile, Experiment experiment, RunOptions options, IReadOnlyList<ProfileProblem> warnings)
+    private readonly IReadOnlyList<ILiveConsumer> _consumers;
+
+    private Session(HardwareProfile profile, Experiment experiment, RunOptions options, IReadOnlyList<ProfileProblem> warnings, IReadOnlyList<ILiveConsumer> consumers)
     {
+        _consumers = consumers;
         Profile = profile;
         Experiment = experiment;
         Options = options;
@@ -96,14 +104,37 @@ public sealed class Session : IDisposable
     /// <summary>Frames the run will acquire, or null when it ends only by the protocol or the user.</summary>
     public long? FrameLimit { get; private set; }
 
+    /// <summary>The recording being replayed, when the run replays one.</summary>
+    public TiffReplaySource? Replay { get; private set; }
+
+    /// <summary>Parameters that remote control may change while the run goes.</summary>
+    public ParameterBoard Parameters { get; } = new();
+
+    /// <summary>The tap feeding live consumers (null when none is attached).</summary>
+    public LiveTap? Tap { get; private set; }
+
+    /// <summary>What live consumers are told about the run.</summary>
+    public LiveRunInfo Live { get; private set; } = null!;
+
+    /// <summary>Live consumers attached to this run (recorder, event bus, dashboard).</summary>
+    public IReadOnlyList<ILiveConsumer> Consumers => _consumers;
+
+    /// <summary>Frame width of the source, px.</summary>
+    public int WidthPx => Source.WidthPx;
+
+    /// <summary>Frame height of the source, px.</summary>
+    public int HeightPx => Source.HeightPx;
+
     /// <summary>Loads and checks the profile and the experiment and wires the run. Throws <see cref="SettingException"/>
     /// naming file, line and setting for anything wrong; nothing is acquired or stimulated before that.</summary>
-    public static Session Build(RunOptions options)
+    /// <param name="options">Profile, experiment and command-line overrides.</param>
+    /// <param name="consumers">Live consumers to attach before the first frame (recorder, event bus, dashboard).</param>
+    public static Session Build(RunOptions options, IReadOnlyList<ILiveConsumer>? consumers = null)
     {
         var profile = HardwareProfileLoader.Load(options.Profile);
         var warnings = ProfileChecks.Wiring(profile).Where(p => p.Severity == ProblemSeverity.Warning).ToList();
         var experiment = ExperimentLoader.Load(options.Experiment);
-        var session = new Session(profile, experiment, options, warnings);
+        var session = new Session(profile, experiment, options, warnings, consumers ?? Array.Empty<ILiveConsumer>());
         try
         {
             session.Wire();
@@ -122,7 +153,15 @@ public sealed class Session : IDisposable
         if (Options.DurationS is double d) Check.InRange("--duration", d, 0.1, 7 * 86_400);
         double? runS = durationS > 0 ? durationS : null;
         FrameLimit = runS is double fs ? (long)Math.Ceiling(fs * Profile.Imaging.FrameRateHz) : null;
-        if (Profile.Daq.Backend == DaqBackend.NiDaqmx)
+        if (Options.Replay is { } replayPath)
+        {
+            Pacing = Options.Pacing ?? SimulationPacing.Realtime;
+            Replay = new TiffReplaySource(replayPath, Options.ReplayFrameRateHz, Pacing == SimulationPacing.Realtime);
+            Source = Replay;
+            FrameLimit = runS is double rs ? Math.Min(Replay.FrameCount, (long)Math.Ceiling(rs * Replay.FrameRateHz)) : Replay.FrameCount;
+            AcquisitionPath = $"replay of {Path.GetFullPath(replayPath)} ({Replay.FrameCount} frames at {Replay.FrameRateHz:0.###} Hz{(Replay.IsSigned ? ", signed pixels clipped at 0" : "")}{(Replay.TruncationNote is null ? "" : ", truncated: " + Replay.TruncationNote)})";
+        }
+        else if (Profile.Daq.Backend == DaqBackend.NiDaqmx)
         {
             if (Profile.Scanners is null)
                 throw new SettingException("scanners", null, "present: an NI-DAQmx rig acquires through its scanners", Profile.SourcePath);
@@ -137,7 +176,11 @@ public sealed class Session : IDisposable
             Pacing = Options.Pacing ?? Profile.Simulation!.Pacing;
             if (Profile.Scanners is not null) ScanRig = ScanRig.Build(Profile, null, Pacing, durationS: runS);
         }
-        if (ScanRig is not null)
+        if (Replay is not null)
+        {
+            // the source is set
+        }
+        else if (ScanRig is not null)
         {
             FrameLimit = ScanRig.Source.FrameLimit; // at the scan's own frame rate
             Source = ScanRig.Source;
@@ -151,11 +194,11 @@ public sealed class Session : IDisposable
             Tissue = rig.Tissue;
             AcquisitionPath = "frames (frame-level simulated rig)";
         }
-        Context = new RunContext($"{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Experiment.Name}", Source.FrameRateHz, Events, Stop);
+        Context = new RunContext(Options.RunId ?? NewRunId(Experiment.Name), Source.FrameRateHz, Events, Stop);
 
         Rois = Experiment.LoadRois(Tissue is null ? null : () => TissueRois(Tissue.Footprints));
-        try { Rois.Check(Profile.Imaging.WidthPx, Profile.Imaging.HeightPx); }
-        catch (SettingException ex) { throw Experiment.Locate(new SettingException("rois", Rois.SourceName, ex.Allowed + $" (the ROI set is {Rois.WidthPx}×{Rois.HeightPx}; the profile images {Profile.Imaging.WidthPx}×{Profile.Imaging.HeightPx})")); }
+        try { Rois.Check(WidthPx, HeightPx); }
+        catch (SettingException ex) { throw Experiment.Locate(new SettingException("rois", Rois.SourceName, ex.Allowed + $" (the ROI set is {Rois.WidthPx}×{Rois.HeightPx}; {(Replay is null ? "the profile images" : "the replayed movie is")} {WidthPx}×{HeightPx})")); }
         Activity = Rois.CreateActivity();
 
         var groups = new Dictionary<string, int[]>();
@@ -182,6 +225,7 @@ public sealed class Session : IDisposable
         foreach (var sp in Profile.Stimulators)
         {
             if (sp.Kind != StimulatorKind.Optogenetic) continue;
+            if (Replay is not null) { Interlock.Register(sp, new DryStimulator(sp)); continue; }
             if (Tissue is null)
                 throw new SettingException("stimulators", sp.Name, "stimulators of a simulated rig for now: photostimulation on real hardware (galvo targeting, laser gating) has no driver yet", Profile.SourcePath);
             Interlock.Register(sp, new SimulatedPhotostimulator(sp, Tissue));
@@ -203,13 +247,27 @@ public sealed class Session : IDisposable
 
         var stages = new List<IFastStage>
         {
-            new TraceExtractionStage(Experiment.Traces, Rois, Profile.Imaging.WidthPx, Profile.Imaging.HeightPx, Activity),
+            new TraceExtractionStage(Experiment.Traces, Rois, WidthPx, HeightPx, Activity),
             new DffStage(Experiment.Dff, Activity),
         };
         if (Experiment.Spikes is { } spikes) stages.Add(new DeconvolutionStage(spikes, Activity));
         stages.Add(new DetectorStage(detectors, Activity));
         stages.Add(Protocol);
-        Pipeline = new RunPipeline(Source, stages, Experiment.Pipeline);
+
+        Protocol.RegisterParameters(Parameters);
+        foreach (var det in detectors) det.RegisterParameters(Parameters);
+        Parameters.LogTo(Events);
+        Live = new LiveRunInfo(Context, Profile.SourcePath, Experiment.SourcePath, WidthPx, HeightPx,
+            Enumerable.Range(0, Rois.Count).Select(i => new LiveUnit(Rois[i].Name, Rois[i].PixelIndices.ToArray(), Rois[i].CentroidXPx, Rois[i].CentroidYPx)).ToList(),
+            groups.Select(g => new LiveGroup(g.Key, g.Value, g.Key == ps.Targets ? "stimulated" : Experiment.Detectors.Any(ds => ds.Group == g.Key) ? "detected" : "group")).ToList(),
+            Parameters, LiveStatusNow, RunMetadata());
+        if (_consumers.Count > 0)
+        {
+            Tap = new LiveTap(Activity);
+            stages.Add(Tap);
+            foreach (var c in _consumers) c.Attach(Live, Tap);
+        }
+        Pipeline = new RunPipeline(Source, stages, Experiment.Pipeline, Tap?.FramesHeldMax ?? 0, Parameters);
         Pipeline.OnShutdown(() =>
         {
             Interlock.StopWatchdog();
@@ -230,6 +288,37 @@ public sealed class Session : IDisposable
         return result;
     }
 
+    /// <summary>A run id: UTC start time and experiment name (also the default output folder's name).</summary>
+    public static string NewRunId(string experimentName) => $"{DateTime.UtcNow:yyyyMMdd-HHmmss}-{experimentName}";
+
+    /// <summary>Counters now, for remote control and the dashboard (safe from any thread).</summary>
+    public LiveStatus LiveStatusNow()
+    {
+        var loop = Pipeline?.Loop;
+        var e2e = loop?.Ledger.EndToEnd;
+        bool any = e2e is not null && e2e.Count > 0;
+        return new LiveStatus(HostState.Running, Context.RunId, Profile.SourcePath, Experiment.SourcePath,
+            Source.FramesAcquired, loop?.FramesProcessed ?? 0, Source.FramesDroppedAtSource + (Pipeline?.Input.Dropped ?? 0),
+            Interlock.Delivered, Interlock.Refused, Protocol.Trials.Count, Protocol.StateName,
+            any ? e2e!.Quantile(0.5) / 1e3 : double.NaN, any ? e2e!.Quantile(0.99) / 1e3 : double.NaN, "", "");
+    }
+
+    private Dictionary<string, string> RunMetadata()
+    {
+        var m = new Dictionary<string, string>
+        {
+            ["profileName"] = Profile.Name,
+            ["experimentName"] = Experiment.Name,
+            ["acquisition"] = AcquisitionPath,
+            ["pacing"] = Pacing.ToString().ToLowerInvariant(),
+            ["rois"] = Rois.SourceName ?? "",
+        };
+        foreach (var (key, path) in new[] { ("profileYaml", Profile.SourcePath), ("experimentYaml", Experiment.SourcePath) })
+            if (File.Exists(path)) m[key] = File.ReadAllText(path);
+        if (Tissue is not null) m["simulationSeed"] = Profile.Simulation?.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "";
+        return m;
+    }
+
     /// <summary>The simulated tissue's true footprints as a ROI set (names roi000, roi001, ...).</summary>
     internal static RoiSet TissueRois(Footprints f) =>
         new(f.WidthPx, f.HeightPx, Enumerable.Range(0, f.Count).Select(i =>
@@ -240,6 +329,7 @@ public sealed class Session : IDisposable
     {
         Interlock.Dispose();
         ScanRig?.Dispose();
+        Replay?.Dispose();
         Stop.Dispose();
     }
 }

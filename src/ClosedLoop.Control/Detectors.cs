@@ -113,6 +113,20 @@ public sealed class GroupActivityDetector : IPatternDetector
         ActiveNow = 0;
     }
 
+    /// <summary>Registers the detector's threshold, minimum active units, minimum frames and refractory period as live parameters.</summary>
+    public void RegisterParameters(ParameterBoard board)
+    {
+        string p = _settings.SettingPath;
+        board.Register($"{p}.thresholdDff", "ΔF/F (fraction)", 0.001, 100, () => _settings.ThresholdDff, v => _settings.ThresholdDff = v,
+            "a unit is active at or above this ΔF/F");
+        board.Register($"{p}.minActive", "units", 1, _members.Length, () => _settings.MinActive, v => _settings.MinActive = (int)v,
+            "active units needed for the pattern", integer: true);
+        board.Register($"{p}.minFrames", "frames", 1, 1000, () => _settings.MinFrames, v => _settings.MinFrames = (int)v,
+            "consecutive frames the pattern must last", integer: true);
+        board.Register($"{p}.refractoryS", "s", 0, 3600, () => _settings.RefractoryS, v => { _settings.RefractoryS = v; _refractoryNs = (long)(v * 1e9); },
+            "shortest time between two detections");
+    }
+
     /// <inheritdoc />
     public bool Evaluate(PopulationActivity activity, long sampleTimeNs)
     {

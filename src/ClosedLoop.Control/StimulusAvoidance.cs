@@ -210,6 +210,27 @@ public sealed class StimulusAvoidanceProtocol : IFastStage
     /// <inheritdoc />
     public void Stop() { }
 
+    /// <summary>Registers what may be changed while the run goes: power (up to the stimulator's interlock limit),
+    /// response window, pause, trial length and number of trials. Pulse shape and rate stay as checked before the run.</summary>
+    public void RegisterParameters(ParameterBoard board)
+    {
+        string p = _settings.SettingPath;
+        board.Register($"{p}.powerMw", "mW", 0, _channel.Limits.MaxPowerMw, () => _settings.PowerMw, v => _settings.PowerMw = v,
+            $"light power of each pulse (at most the interlock's limit for '{_channel.Name}')");
+        board.Register($"{p}.responseWindowStartS", "s", 0, 10, () => _settings.ResponseWindowStartS,
+            v => { _settings.ResponseWindowStartS = Math.Min(v, _settings.ResponseWindowEndS); _windowStartNs = (long)(_settings.ResponseWindowStartS * 1e9); },
+            "start of the response window after a stimulus (kept ≤ its end)");
+        board.Register($"{p}.responseWindowEndS", "s", 0.001, 10, () => _settings.ResponseWindowEndS,
+            v => { _settings.ResponseWindowEndS = Math.Max(v, _settings.ResponseWindowStartS); _windowEndNs = (long)(_settings.ResponseWindowEndS * 1e9); },
+            "end of the response window after a stimulus (kept ≥ its start)");
+        board.Register($"{p}.pauseS", "s", 0, 3600, () => _settings.PauseS, v => { _settings.PauseS = v; _pauseNs = (long)(v * 1e9); },
+            "pause after a trial (applies from the next pause)");
+        board.Register($"{p}.maxTrialS", "s", 0.1, 3600, () => _settings.MaxTrialS, v => { _settings.MaxTrialS = v; _maxTrialNs = (long)(v * 1e9); },
+            "longest trial before it ends without response");
+        board.Register($"{p}.trials", "trials", 0, 100_000, () => _settings.Trials, v => _settings.Trials = (int)v,
+            "trials to run (0 = until the run ends)", integer: true);
+    }
+
     private void BeginTrial(long now)
     {
         _state = State.Stimulating;

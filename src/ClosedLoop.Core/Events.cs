@@ -85,3 +85,37 @@ public sealed class RunEventLog
         }
     }
 }
+
+/// <summary>The one JSON form of a <see cref="RunEvent"/>, shared by events.jsonl, recordings and the event bus:
+/// <c>{"kind": "stimulation", "sampleTimeS": 1.5, "hostNs": …, "source": "…", "message": "…", "value": 8}</c>
+/// (kind in camelCase, value null when there is none).</summary>
+public static class RunEventJson
+{
+    /// <summary>Writer options that leave non-ASCII text and quotes readable (still strictly valid JSON).</summary>
+    public static readonly System.Text.Json.JsonWriterOptions Readable = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>Kind as written in JSON (camelCase).</summary>
+    public static string KindName(RunEventKind kind) => System.Text.Json.JsonNamingPolicy.CamelCase.ConvertName(kind.ToString());
+
+    /// <summary>Writes <paramref name="e"/> as one JSON object.</summary>
+    public static void Write(System.Text.Json.Utf8JsonWriter w, RunEvent e)
+    {
+        w.WriteStartObject();
+        w.WriteString("kind", KindName(e.Kind));
+        w.WriteNumber("sampleTimeS", Math.Round(e.SampleTimeNs / 1e9, 6));
+        w.WriteNumber("hostNs", e.HostNs);
+        w.WriteString("source", e.Source);
+        w.WriteString("message", e.Message);
+        if (double.IsFinite(e.Value)) w.WriteNumber("value", e.Value);
+        else w.WriteNull("value");
+        w.WriteEndObject();
+    }
+
+    /// <summary><paramref name="e"/> as one line of JSON (no newline).</summary>
+    public static string ToLine(RunEvent e)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        using (var w = new System.Text.Json.Utf8JsonWriter(buffer, Readable)) Write(w, e);
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+}

@@ -110,6 +110,7 @@ public sealed class FastLoop
         long end = exits[_stages.Length];
         long n = Interlocked.Increment(ref _processed);
         Interlocked.Exchange(ref _lastProgressHostNs, end);
+        frame.Pool.MarkProcessed(frame.FrameIndex);
 
         if (n == WarmupFrames + 1 || (WarmupFrames == 0 && n == 1))
         {

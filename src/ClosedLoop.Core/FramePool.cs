@@ -10,6 +10,8 @@ public sealed class FramePool
 {
     private readonly ConcurrentQueue<Frame> _free = new();
     private readonly ManualResetEventSlim _allReturned = new(true);
+    private readonly ManualResetEventSlim _processed = new(false);
+    private long _lastProcessedIndex = -1;
     private long _rented;
     private long _returned;
     private long _exhausted;
@@ -70,6 +72,33 @@ public sealed class FramePool
             long left = deadline - MonotonicClock.NowNs();
             if (left <= 0) return false;
             _allReturned.Wait(TimeSpan.FromTicks(Math.Max(left / 100, 1)), cancellationToken);
+        }
+    }
+
+    /// <summary>Called by the fast loop when it has finished with frame <paramref name="frameIndex"/>.</summary>
+    public void MarkProcessed(long frameIndex)
+    {
+        Volatile.Write(ref _lastProcessedIndex, frameIndex);
+        _processed.Set();
+    }
+
+    /// <summary>Index of the last frame the fast loop finished (-1 before the first).</summary>
+    public long LastProcessedIndex => Volatile.Read(ref _lastProcessedIndex);
+
+    /// <summary>Lock-step sources: blocks until the fast loop has finished frame <paramref name="frameIndex"/> (or a later
+    /// one), so the next frame sees every stimulus decided on this one, whatever slow consumers still hold.</summary>
+    /// <returns>False when the timeout passed first.</returns>
+    public bool WaitUntilProcessed(long frameIndex, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        var deadline = MonotonicClock.NowNs() + (long)(timeout.TotalMilliseconds * 1e6);
+        while (true)
+        {
+            if (LastProcessedIndex >= frameIndex) return true;
+            _processed.Reset();
+            if (LastProcessedIndex >= frameIndex) return true;
+            long left = deadline - MonotonicClock.NowNs();
+            if (left <= 0) return false;
+            _processed.Wait(TimeSpan.FromTicks(Math.Max(left / 100, 1)), cancellationToken);
         }
     }
 

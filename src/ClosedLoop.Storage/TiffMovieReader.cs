@@ -78,6 +78,10 @@ public sealed class TiffMovieReader : IDisposable
     /// <summary>Frame height in pixels (0 for a file without pages).</summary>
     public int HeightPx { get; private set; }
 
+    /// <summary>True when the pixels are signed 16-bit (ScanImage); <see cref="ReadFrame"/> then clips negative values
+    /// (PMT offset below zero) to 0.</summary>
+    public bool IsSigned { get; private set; }
+
     /// <summary>Null for a complete file; otherwise what was cut off at the end (the page and why).</summary>
     public string? TruncationNote { get; private set; }
 
@@ -104,6 +108,11 @@ public sealed class TiffMovieReader : IDisposable
         }
         if (!BitConverter.IsLittleEndian)
             for (int i = 0; i < pixels.Length; i++) pixels[i] = BinaryPrimitives.ReverseEndianness(pixels[i]);
+        if (IsSigned)
+        {
+            var signed = MemoryMarshal.Cast<ushort, short>(pixels);
+            for (int i = 0; i < signed.Length; i++) if (signed[i] < 0) signed[i] = 0;
+        }
     }
 
     /// <summary>Closes the file.</summary>
@@ -219,7 +228,9 @@ public sealed class TiffMovieReader : IDisposable
         if (bits != 16) throw new TiffFormatException(Path, index, "BitsPerSample", bits, "16");
         if (compression != 1) throw new TiffFormatException(Path, index, "Compression", compression, "1 (uncompressed)");
         if (samples != 1) throw new TiffFormatException(Path, index, "SamplesPerPixel", samples, "1 (grayscale)");
-        if (format != 1) throw new TiffFormatException(Path, index, "SampleFormat", format, "1 (unsigned integer)");
+        if (format is not (1 or 2)) throw new TiffFormatException(Path, index, "SampleFormat", format, "1 (unsigned integer) or 2 (signed integer, as ScanImage writes)");
+        if (_pages.Count == 0) IsSigned = format == 2;
+        else if (IsSigned != (format == 2)) throw new TiffFormatException(Path, index, "SampleFormat", format, $"page 0's {(IsSigned ? 2 : 1)} (every frame of a movie has one format)");
         if (stripOffsets is null) throw new TiffFormatException(Path, index, "StripOffsets", null, "present");
         if (stripCounts is null || stripCounts.Length != stripOffsets.Length)
             throw new TiffFormatException(Path, index, "StripByteCounts", stripCounts?.Length, $"present with one count per strip ({stripOffsets.Length})");

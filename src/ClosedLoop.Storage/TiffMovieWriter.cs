@@ -15,7 +15,7 @@ namespace ClosedLoop.Storage;
 /// <para>Crash safety: each frame's pixels, description and IFD are written before the previous IFD (or the header)
 /// is patched to point at them, so a file cut off at any moment reads as the frames completed before the cut.</para>
 /// <para>Nothing is allocated per frame: the IFD and description are composed in buffers made at construction.
-/// Not thread-safe: call <see cref="Append"/> from one thread.</para>
+/// Not thread-safe: call <see cref="Append(ReadOnlySpan{ushort}, double, long, long)"/> from one thread.</para>
 /// </summary>
 public sealed class TiffMovieWriter : IDisposable
 {
@@ -30,7 +30,7 @@ public sealed class TiffMovieWriter : IDisposable
     internal const ushort TypeAscii = 2, TypeShort = 3, TypeLong = 4, TypeLong8 = 16;
 
     private const int EntryCount = 11;
-    private const int PerFrameDescriptionBytes = 96;
+    private const int PerFrameDescriptionBytes = 128;
 
     private readonly FileStream _file;
     private readonly byte[] _firstDescription;
@@ -100,7 +100,7 @@ public sealed class TiffMovieWriter : IDisposable
     /// <summary>Whether the file is BigTIFF (64-bit offsets) rather than classic TIFF.</summary>
     public bool IsBigTiff { get; }
 
-    /// <summary>Frames appended so far (each one is readable once <see cref="Append"/> returns).</summary>
+    /// <summary>Frames appended so far (each one is readable once <see cref="Append(ReadOnlySpan{ushort}, double, long, long)"/> returns).</summary>
     public long FrameCount { get; private set; }
 
     /// <summary>Bytes written so far.</summary>
@@ -114,9 +114,19 @@ public sealed class TiffMovieWriter : IDisposable
     /// </summary>
     /// <exception cref="ArgumentException">The frame has the wrong number of pixels or the time is not finite.</exception>
     /// <exception cref="IOException">The disk refused the write, or a classic TIFF would pass 4 GiB (ask for BigTIFF).</exception>
-    public void Append(ReadOnlySpan<ushort> pixels, double sampleTimeS)
+    public void Append(ReadOnlySpan<ushort> pixels, double sampleTimeS) => Append(pixels, sampleTimeS, FrameCount, -1);
+
+    /// <summary>
+    /// Appends one frame that is frame <paramref name="frameIndex"/> of an acquisition (a recording that lost or skipped
+    /// frames keeps their true indices), acquired at host time <paramref name="hostTimeNs"/> (monotonic ns; negative: not
+    /// written). Page <see cref="FrameCount"/> of the file either way.
+    /// </summary>
+    /// <exception cref="ArgumentException">The frame has the wrong number of pixels, the time is not finite or the index is negative.</exception>
+    /// <exception cref="IOException">The disk refused the write, or a classic TIFF would pass 4 GiB (ask for BigTIFF).</exception>
+    public void Append(ReadOnlySpan<ushort> pixels, double sampleTimeS, long frameIndex, long hostTimeNs)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (frameIndex < 0) throw new ArgumentException($"frameIndex = {frameIndex} is negative.", nameof(frameIndex));
         if (pixels.Length != WidthPx * HeightPx)
             throw new ArgumentException($"The frame holds {pixels.Length} pixels; this movie's frames are {WidthPx}×{HeightPx} = {WidthPx * HeightPx}.", nameof(pixels));
         if (!double.IsFinite(sampleTimeS))
@@ -124,7 +134,7 @@ public sealed class TiffMovieWriter : IDisposable
 
         long index = FrameCount;
         long dataOffset = _end;
-        int descriptionLength = WriteDescription(_block, index, sampleTimeS);
+        int descriptionLength = WriteDescription(_block, index, frameIndex, sampleTimeS, hostTimeNs);
         int descriptionPadded = descriptionLength + 1 + ((descriptionLength + 1) & 1); // NUL, then even alignment
         long descriptionOffset = dataOffset + _frameBytes;
         long ifdOffset = descriptionOffset + descriptionPadded;
@@ -173,19 +183,25 @@ public sealed class TiffMovieWriter : IDisposable
         _file.Dispose();
     }
 
-    private int WriteDescription(byte[] target, long index, double sampleTimeS)
+    private int WriteDescription(byte[] target, long page, long frameIndex, double sampleTimeS, long hostTimeNs)
     {
-        // {"frameIndex":N,"sampleTimeS":T  then the first page's metadata members, then }
+        // {"frameIndex":N,"sampleTimeS":T[,"hostTimeNs":H]  then the first page's metadata members, then }
         var span = target.AsSpan();
         int n = 0;
         n += Copy("{\"frameIndex\":"u8, span[n..]);
-        Utf8Formatter.TryFormat(index, span[n..], out int w);
+        Utf8Formatter.TryFormat(frameIndex, span[n..], out int w);
         n += w;
         n += Copy(",\"sampleTimeS\":"u8, span[n..]);
         if (!Utf8Formatter.TryFormat(sampleTimeS, span[n..], out w, new System.Buffers.StandardFormat('R')))
             throw new InvalidOperationException("sample time did not fit its buffer");
         n += w;
-        if (index == 0 && _firstDescription.Length > 0)
+        if (hostTimeNs >= 0)
+        {
+            n += Copy(",\"hostTimeNs\":"u8, span[n..]);
+            Utf8Formatter.TryFormat(hostTimeNs, span[n..], out w);
+            n += w;
+        }
+        if (page == 0 && _firstDescription.Length > 0)
         {
             span[n++] = (byte)',';
             n += Copy(_firstDescription, span[n..]);
@@ -264,7 +280,7 @@ public sealed class TiffMovieWriter : IDisposable
                 writer.WriteStartObject();
                 foreach (var member in doc.RootElement.EnumerateObject())
                 {
-                    if (member.NameEquals("frameIndex") || member.NameEquals("sampleTimeS"))
+                    if (member.NameEquals("frameIndex") || member.NameEquals("sampleTimeS") || member.NameEquals("hostTimeNs"))
                         throw new SettingException($"metadataJson.{member.Name}", "present", "absent (the writer sets it on every page)");
                     member.WriteTo(writer);
                 }
