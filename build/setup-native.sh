@@ -7,6 +7,7 @@
 #   zmq       Debian libzmq5 (the real libzmq, loaded by ClosedLoop.Messaging) and python3-zmq (the Python peer
 #             of the interoperability tests and of examples/python)
 #   chromium  Debian chromium (headless browser for the dashboard tests) and a font
+#   tifffile  Debian python3-tifffile (the TIFF reader suite2p and CaImAn use; the recording tests read our movies with it)
 set -uo pipefail
 
 want=()
@@ -19,7 +20,10 @@ for part in "$@"; do
     chromium)
       command -v chromium >/dev/null 2>&1 || want+=(chromium fonts-dejavu-core)
       ;;
-    *) echo "setup-native: unknown part '$part' (known: zmq, chromium)" >&2; exit 2 ;;
+    tifffile)
+      /usr/bin/python3 -c 'import tifffile' 2>/dev/null || want+=(python3-tifffile)
+      ;;
+    *) echo "setup-native: unknown part '$part' (known: zmq, chromium, tifffile)" >&2; exit 2 ;;
   esac
 done
 [ ${#want[@]} -eq 0 ] && exit 0
