@@ -24,14 +24,19 @@ public static class BenchCommand
         var width = new Option<int>("--width") { Description = "Frame width, px.", DefaultValueFactory = _ => 512 };
         var height = new Option<int>("--height") { Description = "Frame height, px.", DefaultValueFactory = _ => 512 };
         var rois = new Option<int>("--rois") { Description = "ROIs (generated neurons).", DefaultValueFactory = _ => 500 };
-        var frames = new Option<int>("--frames") { Description = "Frames measured after warm-up.", DefaultValueFactory = _ => 20_000 };
+        var frames = new Option<int?>("--frames") { Description = "Frames measured after warm-up (default 20,000; 6,000 per run with --record)." };
         var json = new Option<string?>("--json") { Description = "Also write the figures to this JSON file." };
         var scan = new Option<bool>("--scan") { Description = "Measure the scanning layer instead: waveform generation and frame assembly from raw samples." };
+        var record = new Option<bool>("--record") { Description = "Measure what recording costs the loop (paced frames with and without the recorder) and the TIFF writer's throughput." };
+        var speedUp = new Option<double>("--speed-up") { Description = "With --record: pace frames at this multiple of 30 Hz.", DefaultValueFactory = _ => 10 };
+        var dir = new Option<string?>("--dir") { Description = "With --record: folder to record into (default: a scratch folder, deleted after)." };
         var cmd = new Command("bench", "Measure the fast loop on simulated frames: frames/s on one core, allocations per frame, latency percentiles from frame complete to stimulation decision.")
-            { width, height, rois, frames, json, scan };
+            { width, height, rois, frames, json, scan, record, speedUp, dir };
         cmd.SetAction(p => p.GetValue(scan)
             ? ScanBench.Execute(AnsiConsole.Console)
-            : Execute(p.GetValue(width), p.GetValue(height), p.GetValue(rois), p.GetValue(frames), p.GetValue(json), AnsiConsole.Console));
+            : p.GetValue(record)
+            ? RecordBench.Execute(p.GetValue(width), p.GetValue(height), p.GetValue(rois), p.GetValue(frames) ?? 6000, p.GetValue(speedUp), p.GetValue(dir), AnsiConsole.Console)
+            : Execute(p.GetValue(width), p.GetValue(height), p.GetValue(rois), p.GetValue(frames) ?? 20_000, p.GetValue(json), AnsiConsole.Console));
         return cmd;
     }
 
@@ -79,52 +84,26 @@ public static class BenchCommand
     /// <summary>Builds the loop on a generated field and measures it.</summary>
     public static BenchResult Run(int widthPx, int heightPx, int roiCount, int frames)
     {
-        const int warmup = 500, distinctFrames = 32, seed = 11;
-        var imaging = new ImagingProfile { WidthPx = widthPx, HeightPx = heightPx, FrameRateHz = 30 };
-        var tissueProfile = new TissueProfile { SpontaneousRateHz = 0.5 };
-        var footprints = Footprints.Generate(widthPx, heightPx, roiCount, 5, seed);
-        var tissue = new VirtualTissue(tissueProfile, imaging, seed, footprints);
-        var rendered = new ushort[distinctFrames][];
-        for (int i = 0; i < distinctFrames; i++) { rendered[i] = new ushort[widthPx * heightPx]; tissue.Render(rendered[i]); }
-
-        var rois = Session.TissueRois(footprints);
-        var activity = rois.CreateActivity();
-        var events = new RunEventLog();
-        using var stop = new CancellationTokenSource();
-        var context = new RunContext("bench", imaging.FrameRateHz, events, stop);
-        using var interlock = new SafetyInterlock(events);
-        var channel = interlock.Register(new StimulatorProfile { Name = "bench" }, new CountingStimulator());
-        var detector = new GroupActivityDetector(new GroupActivityDetectorSettings { Name = "motor", Group = "motor", ThresholdDff = 0.1, MinActive = 2 },
-            Enumerable.Range(roiCount / 2, 10).ToArray());
-        var targets = new StimulationTargets("sensory", Enumerable.Range(0, 8).Select(i => rois[i].CentroidXPx).ToArray(), Enumerable.Range(0, 8).Select(i => rois[i].CentroidYPx).ToArray());
-        var protocol = new StimulusAvoidanceProtocol(new StimulusAvoidanceSettings { Stimulator = "bench", Targets = "sensory", Detector = "motor", Trials = 0 },
-            detector, targets, interlock, channel);
-        var stages = new IFastStage[]
-        {
-            new TraceExtractionStage(new TraceExtractionSettings(), rois, widthPx, heightPx, activity),
-            new DffStage(new DffSettings(), activity),
-            new DetectorStage(new[] { detector }, activity),
-            protocol,
-        };
-        var source = new PrerenderedSource(rendered, widthPx, heightPx, imaging.FrameRateHz, warmup + frames);
-        var pipeline = new RunPipeline(source, stages, new PipelineSettings { WarmupFrames = warmup });
-        var result = pipeline.Run(context, stop, CancellationToken.None);
+        const int warmup = 500;
+        using var bench = BenchLoop.Create(widthPx, heightPx, roiCount, warmup + frames, periodHostNs: 0);
+        var pipeline = new RunPipeline(bench.Source, bench.Stages, new PipelineSettings { WarmupFrames = warmup });
+        var result = pipeline.Run(bench.Context, bench.Stop, CancellationToken.None);
         if (result.Outcome != RunOutcome.Completed) throw new InvalidOperationException("benchmark run failed: " + result.FaultMessage);
 
         var loop = pipeline.Loop;
         double loopMeanUs = loop.BusyNs / 1e3 / loop.SteadyFrames;
         return new BenchResult(widthPx, heightPx, roiCount, loop.SteadyFrames,
             1e6 / loopMeanUs,
-            source.SteadyWallFramesPerSecond(warmup),
+            bench.Source.SteadyWallFramesPerSecond(warmup),
             loop.AllocatedBytesPerFrame,
             loopMeanUs,
-            BaselineCopyUs(rendered[0]),
-            source.FramesAcquired - loop.FramesProcessed,
-            interlock.Delivered, interlock.Refused,
+            BaselineCopyUs(bench.Rendered[0]),
+            bench.Source.FramesAcquired - loop.FramesProcessed,
+            bench.Interlock.Delivered, bench.Interlock.Refused,
             loop.Ledger.Summarise());
     }
 
-    private static double BaselineCopyUs(ushort[] frame)
+    internal static double BaselineCopyUs(ushort[] frame)
     {
         var target = new ushort[frame.Length];
         var h = new LatencyHistogram();
@@ -138,50 +117,6 @@ public static class BenchCommand
     }
 
     private static string F(double v) => v.ToString(v < 100 ? "0.0" : "0", CultureInfo.InvariantCulture);
-
-    /// <summary>The benchmark's stimulation sink: counts what the interlock let through (no device in a benchmark).</summary>
-    private sealed class CountingStimulator : IStimulator
-    {
-        private long _trains;
-        public string Name => "bench";
-        public bool IsActive => false;
-        public void Deliver(in StimulationCommand command) => _trains++;
-        public void AllOff() { }
-    }
-
-    /// <summary>Hands out copies of pre-rendered frames, one in flight at a time, stamped like a real source.</summary>
-    private sealed class PrerenderedSource(ushort[][] frames, int widthPx, int heightPx, double frameRateHz, long count) : IFrameSource
-    {
-        private long _acquired, _dropped, _steadyStartNs, _endNs;
-        public int WidthPx => widthPx;
-        public int HeightPx => heightPx;
-        public double FrameRateHz => frameRateHz;
-        public long FramesAcquired => _acquired;
-        public long FramesDroppedAtSource => _dropped;
-
-        public double SteadyWallFramesPerSecond(int warmup) => (count - warmup) / ((_endNs - _steadyStartNs) / 1e9);
-
-        public void Run(FramePool pool, BoundedLink<Frame> output, CancellationToken ct)
-        {
-            long periodNs = (long)(1e9 / frameRateHz);
-            for (long i = 0; i < count; i++)
-            {
-                if (i == 500) _steadyStartNs = MonotonicClock.NowNs();
-                if (!pool.TryRent(out var frame)) { _dropped++; _acquired++; continue; }
-                long t0 = MonotonicClock.NowNs();
-                frames[i % frames.Length].AsSpan().CopyTo(frame.Pixels);
-                frame.FrameIndex = i;
-                frame.SampleTimeNs = i * periodNs;
-                frame.FramePeriodNs = periodNs;
-                frame.AcquiredHostNs = t0;
-                frame.CompletedHostNs = MonotonicClock.NowNs();
-                _acquired++;
-                output.TryWrite(frame);
-                pool.WaitUntilAllReturned(TimeSpan.FromSeconds(10), ct);
-            }
-            _endNs = MonotonicClock.NowNs();
-        }
-    }
 }
 
 /// <summary>Figures of one benchmark run.</summary>
