@@ -62,10 +62,19 @@ public sealed class RunEventLog
         }
     }
 
-    /// <summary>Subscribes a listener to events added from now on.</summary>
-    public void Subscribe(Action<RunEvent> listener)
+    /// <summary>Subscribes a listener to events added from now on; dispose the result to unsubscribe.</summary>
+    public IDisposable Subscribe(Action<RunEvent> listener)
     {
         lock (_gate) _listeners.Add(listener);
+        return new Subscription(this, listener);
+    }
+
+    private sealed class Subscription(RunEventLog log, Action<RunEvent> listener) : IDisposable
+    {
+        public void Dispose()
+        {
+            lock (log._gate) log._listeners.Remove(listener);
+        }
     }
 
     /// <summary>Copy of all events so far.</summary>

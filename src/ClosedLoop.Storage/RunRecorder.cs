@@ -57,6 +57,7 @@ public sealed class RunRecorder : ILiveConsumer
     private readonly RecordingSettings _settings;
     private readonly ConcurrentQueue<RunEvent> _events = new();
     private LiveRunInfo? _run;
+    private IDisposable? _eventSubscription;
     private TapSubscription? _sub;
     private Thread? _thread;
     private TiffMovieWriter? _movie;
@@ -98,7 +99,7 @@ public sealed class RunRecorder : ILiveConsumer
         _sub = tap.Subscribe(Name, _settings.QueueFrames, _settings.FrameEvery, activityCapacity: 1024);
         _attachedUtc = DateTime.UtcNow;
         _attachedHostNs = MonotonicClock.NowNs();
-        run.Context.Events.Subscribe(_events.Enqueue);
+        _eventSubscription = run.Context.Events.Subscribe(_events.Enqueue);
         try
         {
             WriteManifest(null);
@@ -120,6 +121,7 @@ public sealed class RunRecorder : ILiveConsumer
     public LiveConsumerReport Detach(RunResult result)
     {
         _thread?.Join();
+        _eventSubscription?.Dispose();
         DrainEvents();
         Close();
         var tapStats = _sub?.Snapshot();

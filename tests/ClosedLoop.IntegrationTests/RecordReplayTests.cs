@@ -124,6 +124,8 @@ public class RecordReplayTests
         Assert.Contains("protocol.powerMw", tooMuch.Message);
         Assert.Equal("unknown-parameter", Assert.Throws<ControlException>(() => host.SetParameter("protocol.laser", 1)).Code);
 
+        long framesAtChange = host.Status().FramesProcessed; // the change applies before the next frame
+        while (host.Status().FramesProcessed < framesAtChange + 2 && DateTime.UtcNow < deadline) Thread.Sleep(10);
         host.Stop("test over");
         Assert.Equal(0, await host.Background!);
         Assert.Equal(HostState.Idle, host.Status().State);
