@@ -313,8 +313,8 @@ internal sealed class DashboardPump
         }
         finally
         {
-            _server.OnFeedFinished(feed);
             if (ReferenceEquals(_feed, feed)) Volatile.Write(ref _feed, null);
+            _server.OnFeedFinished(feed);
             feed.Finished.Set();
         }
     }
