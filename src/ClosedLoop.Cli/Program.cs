@@ -49,6 +49,8 @@ var run = new Command("run", """
     Exit codes: 0 completed, 1 bad input (nothing stimulated), 2 fault (stimulation switched off), 130 Ctrl+C.
     """)
 { profileArg, experimentArg, durationOpt, fastOpt, realtimeOpt, outOpt, quietOpt, recordOpt, recordEveryOpt, replayOpt, replayRateOpt };
+var liveOptions = new LiveEndpoints.Options();
+foreach (var o in liveOptions.All) run.Options.Add(o);
 run.SetAction(parse =>
 {
     bool fast = parse.GetValue(fastOpt), realtime = parse.GetValue(realtimeOpt);
@@ -74,16 +76,62 @@ run.SetAction(parse =>
         return ExitCodes.BadInput;
     }
     using var cancel = new CancellationTokenSource();
-    // Ctrl+C (SIGINT) and SIGTERM (kill, systemd) end the run the same safe way: the loop stops itself, stimulation
-    // goes off, the report is written, and the exit code is 130.
-    Action<PosixSignalContext> onSignal = ctx =>
+    using var signals = StopOnSignals(cancel);
+    var host = new RunHost(options, AnsiConsole.Console, services, cancel.Token);
+    LiveEndpoints live;
+    try { live = LiveEndpoints.StartAsync(liveOptions, parse, host, AnsiConsole.Console).GetAwaiter().GetResult(); }
+    catch (Exception ex) when (ex is SettingException or IOException)
     {
-        ctx.Cancel = true;
-        cancel.Cancel();
-    };
-    using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, onSignal);
-    using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, onSignal);
-    return RunCommand.Execute(options, AnsiConsole.Console, cancel.Token, services: services);
+        AnsiConsole.MarkupLine($"[red]Cannot start:[/] {Markup.Escape(ex.Message)}");
+        return ExitCodes.BadInput;
+    }
+    try { return host.RunNow(); }
+    finally { live.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+});
+
+var serveRecordOpt = new Option<bool>("--record") { Description = "Record every run (see 'run --record')." };
+var serveStartOpt = new Option<bool>("--start") { Description = "Start the loaded experiment at once instead of waiting for a start request." };
+var serve = new Command("serve", """
+    Stay up and run experiments on request: load the given profile and experiment, serve the dashboard (and the
+    event bus), and start, stop, load or change parameters when a browser or a remote program asks. Each run writes
+    its report as 'run' does. Ctrl+C or SIGTERM stops a run safely and ends the server.
+    """)
+{ profileArg, experimentArg, durationOpt, fastOpt, realtimeOpt, serveRecordOpt, serveStartOpt };
+foreach (var o in liveOptions.All) serve.Options.Add(o);
+serve.SetAction(parse =>
+{
+    if (!liveOptions.Any(parse))
+    {
+        AnsiConsole.MarkupLine("[red]Nothing to serve:[/] give --dashboard [PORT] (and/or the event bus options) so runs can be started and watched.");
+        return ExitCodes.BadInput;
+    }
+    bool fast = parse.GetValue(fastOpt), realtime = parse.GetValue(realtimeOpt);
+    var options = new RunOptions(parse.GetValue(profileArg)!, parse.GetValue(experimentArg)!, parse.GetValue(durationOpt),
+        fast ? SimulationPacing.Fast : realtime ? SimulationPacing.Realtime : null, Quiet: true);
+    using var cancel = new CancellationTokenSource();
+    using var signals = StopOnSignals(cancel);
+    var host = new RunHost(options, AnsiConsole.Console, new LiveServices(parse.GetValue(serveRecordOpt)), cancel.Token);
+    LiveEndpoints live;
+    try
+    {
+        host.Load(options.Profile, options.Experiment);
+        live = LiveEndpoints.StartAsync(liveOptions, parse, host, AnsiConsole.Console).GetAwaiter().GetResult();
+    }
+    catch (Exception ex) when (ex is SettingException or IOException or ControlException)
+    {
+        AnsiConsole.MarkupLine($"[red]Cannot start:[/] {Markup.Escape(ex.Message)}");
+        return ExitCodes.BadInput;
+    }
+    try
+    {
+        if (parse.GetValue(serveStartOpt)) host.Start();
+        AnsiConsole.MarkupLine("Serving; Ctrl+C ends (a run going is stopped safely first).");
+        cancel.Token.WaitHandle.WaitOne();
+        // Ctrl+C has already asked the run's loop to stop; wait for its report.
+        try { host.Background?.GetAwaiter().GetResult(); } catch (Exception ex) { AnsiConsole.MarkupLine($"[red]{Markup.Escape(ex.Message)}[/]"); }
+        return ExitCodes.Ok;
+    }
+    finally { live.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
 });
 
 var validateProfileArg = new Argument<string?>("profile") { Description = "Hardware profile file or builtin:NAME.", Arity = ArgumentArity.ZeroOrOne };
@@ -105,5 +153,24 @@ var root = new RootCommand("""
     Measure the fast loop:                       closedloop bench
     Profiles, experiments, reports and benchmarks are documented in docs/.
     """)
-{ run, validate, BenchCommand.Create(), OpticsCommand.Create(), SpikesCommand.Create(), SimulateCommand.Create() };
+{ run, serve, validate, BenchCommand.Create(), OpticsCommand.Create(), SpikesCommand.Create(), SimulateCommand.Create() };
 return root.Parse(args).Invoke();
+
+// Ctrl+C (SIGINT) and SIGTERM (kill, systemd) end a run the same safe way: the loop stops itself, stimulation goes
+// off, the report is written, and the exit code is 130.
+static IDisposable StopOnSignals(CancellationTokenSource cancel)
+{
+    Action<PosixSignalContext> onSignal = ctx =>
+    {
+        ctx.Cancel = true;
+        cancel.Cancel();
+    };
+    var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, onSignal);
+    var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, onSignal);
+    return new SignalRegistrations(sigint, sigterm);
+}
+
+sealed class SignalRegistrations(params IDisposable[] registrations) : IDisposable
+{
+    public void Dispose() { foreach (var r in registrations) r.Dispose(); }
+}

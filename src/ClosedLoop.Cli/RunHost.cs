@@ -32,6 +32,7 @@ public sealed class RunHost : IRunControl
     private Task<int>? _background;
     private HostState _state = HostState.Idle;
     private LiveStatus? _last;
+    private readonly List<ILiveConsumer> _added = new();
 
     /// <summary>Creates a host with <paramref name="initial"/> loaded.</summary>
     public RunHost(RunOptions initial, IAnsiConsole console, LiveServices? services, CancellationToken processCancel)
@@ -40,6 +41,17 @@ public sealed class RunHost : IRunControl
         _console = console;
         _services = services ?? LiveServices.None;
         _processCancel = processCancel;
+    }
+
+    /// <summary>Adds a consumer that follows every later run (a dashboard or event bus created with this host as its
+    /// remote control); only while idle.</summary>
+    public void AddConsumer(ILiveConsumer consumer)
+    {
+        lock (_gate)
+        {
+            if (_state != HostState.Idle) throw new ControlException("busy", "consumers can be added only between runs");
+            _added.Add(consumer);
+        }
     }
 
     /// <summary>Called with each finished run's report.</summary>
@@ -153,6 +165,7 @@ public sealed class RunHost : IRunControl
         var options = requested with { RunId = requested.RunId ?? "" };
         Session? session = null;
         var consumers = new List<ILiveConsumer>(_services.Consumers ?? Array.Empty<ILiveConsumer>());
+        lock (_gate) consumers.AddRange(_added);
         try
         {
             // The run id names the output folder, which the recorder needs before the session exists.

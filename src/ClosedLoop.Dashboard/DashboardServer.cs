@@ -51,6 +51,8 @@ public sealed class DashboardServer : ILiveConsumer, IAsyncDisposable
     /// <inheritdoc />
     public string Name => "dashboard";
 
+    private IDisposable? _eventSubscription;
+
     /// <summary>Address of the page, e.g. <c>http://127.0.0.1:8080/</c> (the real port when 0 was asked for); empty before start.</summary>
     public string Url { get; private set; } = "";
 
@@ -125,7 +127,7 @@ public sealed class DashboardServer : ILiveConsumer, IAsyncDisposable
                 : 0;
             var subscription = tap.Subscribe(Name, _settings.FrameQueueCapacity, frameEvery, run.Units.Count > 0 ? _settings.ActivityCapacity : 0);
             var feed = new RunFeed(Interlocked.Increment(ref _feeds), run, subscription, _settings, _counters);
-            run.Context.Events.Subscribe(feed.OnEvent);
+            _eventSubscription = run.Context.Events.Subscribe(feed.OnEvent);
             _attached = feed;
             _pump.Show(feed);
         }
@@ -140,6 +142,8 @@ public sealed class DashboardServer : ILiveConsumer, IAsyncDisposable
         {
             feed = _attached ?? throw new InvalidOperationException("No run is attached to the dashboard.");
             _attached = null;
+            _eventSubscription?.Dispose();
+            _eventSubscription = null;
         }
         feed.RequestDetach(result);
         _pump.Wake();
