@@ -55,11 +55,11 @@ internal static class ShotNoise
     /// <summary>Pixels handled per chunk: the chunk's normal deviates are drawn first, then used by a vectorised pass.</summary>
     public const int ChunkPixels = 1280;
 
-    /// <summary>Draws shot noise on expected photon counts <paramref name="photons"/> plus a shared offset
-    /// <paramref name="offsetPhotons"/>, converts to detector counts with <paramref name="countsPerPhoton"/>, rounds and
+    /// <summary>Draws shot noise on expected photon counts <paramref name="photons"/> times <paramref name="scale"/>
+    /// plus a shared offset <paramref name="offsetPhotons"/>, converts to detector counts with <paramref name="countsPerPhoton"/>, rounds and
     /// clamps to the 16-bit range. <paramref name="scratch"/> holds at least <see cref="ChunkPixels"/> values.
     /// Allocation-free.</summary>
-    public static void Sample(ReadOnlySpan<float> photons, float offsetPhotons, float countsPerPhoton, Span<ushort> output,
+    public static void Sample(ReadOnlySpan<float> photons, float scale, float offsetPhotons, float countsPerPhoton, Span<ushort> output,
         Span<float> scratch, ref SimRandom rng)
     {
         var table = NormalTable;
@@ -87,6 +87,7 @@ internal static class ShotNoise
             if (Vector256.IsHardwareAccelerated)
             {
                 var offset = Vector256.Create(offsetPhotons);
+                var scaleV = Vector256.Create(scale);
                 var gain = Vector256.Create(countsPerPhoton);
                 var half = Vector256.Create(0.5f);
                 var max = Vector256.Create(65535f);
@@ -94,8 +95,8 @@ internal static class ShotNoise
                 var dim = Vector256<float>.Zero;
                 for (; p <= length - 16; p += 16)
                 {
-                    var l0 = Vector256.Create(lambdas.Slice(p, 8)) + offset;
-                    var l1 = Vector256.Create(lambdas.Slice(p + 8, 8)) + offset;
+                    var l0 = Vector256.Create(lambdas.Slice(p, 8)) * scaleV + offset;
+                    var l1 = Vector256.Create(lambdas.Slice(p + 8, 8)) * scaleV + offset;
                     dim |= Vector256.LessThan(l0, exactBelow) | Vector256.LessThan(l1, exactBelow);
                     var c0 = Vector256.Max(l0, Vector256<float>.Zero);
                     var c1 = Vector256.Max(l1, Vector256<float>.Zero);
@@ -108,14 +109,14 @@ internal static class ShotNoise
                 anyDim = dim != Vector256<float>.Zero;
             }
             for (; p < length; p++)
-                counts[p] = ToCounts(lambdas[p] + offsetPhotons, z[p], countsPerPhoton, ref local);
+                counts[p] = ToCounts(lambdas[p] * scale + offsetPhotons, z[p], countsPerPhoton, ref local);
             if (anyDim)
             {
                 // Dim pixels were given the normal approximation above; draw them again, exactly.
                 int vectorised = length - length % 16;
                 for (int i = 0; i < vectorised; i++)
                 {
-                    float lambda = lambdas[i] + offsetPhotons;
+                    float lambda = lambdas[i] * scale + offsetPhotons;
                     if (lambda < ExactBelowPhotons) counts[i] = ToCounts(lambda, 0f, countsPerPhoton, ref local);
                 }
             }
