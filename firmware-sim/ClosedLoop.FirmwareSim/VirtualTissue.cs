@@ -148,18 +148,6 @@ public sealed class VirtualTissue
         _staticPhotons = BuildStaticPhotons(tissue, ref setup);
         _photons = new float[pixels];
 
-        // Photon budget: scale soma and background photons together so the median neuron's ν is the one asked for.
-        _predictedNoiseLevel = new double[_neurons];
-        double medianNu = PredictNoiseLevels(_predictedNoiseLevel);
-        _photonScale = tissue.NoiseLevel is double wantedNu && _neurons > 0 ? Math.Pow(medianNu / wantedNu, 2) : 1.0;
-        if (_photonScale != 1.0)
-        {
-            for (int p = 0; p < pixels; p++) _staticPhotons[p] = (float)(_staticPhotons[p] * _photonScale);
-            PredictNoiseLevels(_predictedNoiseLevel);
-        }
-        _neuronBaselinePhotons = tissue.NeuronBaselinePhotons * _photonScale;
-        _neuropilAmplitudePhotons = tissue.NeuropilFraction * tissue.BackgroundPhotons * _photonScale;
-
         _rateHz = new float[_neurons];
         _spontaneousMean = new double[_neurons];
         _spontaneousExp = new double[_neurons];
@@ -170,6 +158,18 @@ public sealed class VirtualTissue
             if (!tissue.SpikefinderMatchRate)
                 for (int n = 0; n < _neurons; n++) _rateHz[n] = (float)_spikefinder.SegmentRateHz(n);
         }
+
+        // Photon budget: scale soma and background photons together so the median neuron's ν is the one asked for.
+        _predictedNoiseLevel = new double[_neurons];
+        double medianNu = PredictNoiseLevels(_predictedNoiseLevel, tissue.NeuronBaselinePhotons);
+        _photonScale = tissue.NoiseLevel is double wantedNu && _neurons > 0 ? Math.Pow(medianNu / wantedNu, 2) : 1.0;
+        if (_photonScale != 1.0)
+        {
+            for (int p = 0; p < pixels; p++) _staticPhotons[p] = (float)(_staticPhotons[p] * _photonScale);
+            PredictNoiseLevels(_predictedNoiseLevel, tissue.NeuronBaselinePhotons * _photonScale);
+        }
+        _neuronBaselinePhotons = tissue.NeuronBaselinePhotons * _photonScale;
+        _neuropilAmplitudePhotons = tissue.NeuropilFraction * tissue.BackgroundPhotons * _photonScale;
         _spikes = new int[_neurons];
         _riseState = new double[_neurons];
         _decayState = new double[_neurons];
@@ -384,14 +384,19 @@ public sealed class VirtualTissue
     }
 
     /// <summary>The ν (%/√Hz) that shot noise alone gives the ROI-mean ΔF/F of each neuron's mask: with Λ the expected
-    /// photons summed over the mask per frame, σ(ΔF/F) = 1/√Λ and ν = 100 · 0.6745·√2 · σ / √f. Returns the median.</summary>
-    private double PredictNoiseLevels(double[] nu)
+    /// photons summed over the mask per frame (at rest, plus the mean light the neuron's own firing adds:
+    /// rate · ΔF/F per spike · kernel area), σ(ΔF/F) = 1/√Λ and ν = 100 · 0.6745·√2 · σ / √f. Returns the median.</summary>
+    private double PredictNoiseLevels(double[] nu, double baselinePhotons)
     {
         if (_neurons == 0) return double.NaN;
+        double kernelAreaS = _kernelNorm * (_indicator.DecayS - _indicator.RiseS);
         for (int n = 0; n < _neurons; n++)
         {
-            double sum = 0;
-            foreach (int p in _footprints.PixelsOf(n)) sum += _staticPhotons[p];
+            double sum = 0, weights = 0;
+            var pixels = _footprints.PixelsOf(n);
+            var w = _footprints.WeightsOf(n);
+            for (int k = 0; k < pixels.Length; k++) { sum += _staticPhotons[pixels[k]]; weights += w[k]; }
+            sum += weights * baselinePhotons * _indicator.DffPerSpike * _rateHz[n] * kernelAreaS;
             nu[n] = sum > 0 ? 100 * MedianAbsDifferenceOfNormals / Math.Sqrt(sum * FrameRateHz) : double.PositiveInfinity;
         }
         var sorted = (double[])nu.Clone();
