@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using ClosedLoop.Hardware;
 
 namespace ClosedLoop.FirmwareSim;
@@ -19,6 +20,7 @@ internal sealed class TissueMotion
     private readonly double[] _state;      // pairs of cascaded AR(1) states: rigid x, rigid y, then x and y of every node
     private readonly float[] _nodeDx, _nodeDy;
     private readonly float[] _rowDx, _rowDy;
+    private readonly float[] _pixelDx, _pixelDy;
     private double _jumpX, _jumpY;
     private SimRandom _rng;
 
@@ -45,6 +47,8 @@ internal sealed class TissueMotion
         _nodeDy = new float[GridX * GridY];
         _rowDx = new float[GridX];
         _rowDy = new float[GridX];
+        _pixelDx = new float[GridX > 0 ? widthPx : 0];
+        _pixelDy = new float[GridX > 0 ? widthPx : 0];
         // Start every component in its stationary state (exact joint law of the two cascaded AR(1) states).
         double c = 1 / _innovation, rest = _a / _innovation;
         for (int k = 0; k < components; k++)
@@ -163,13 +167,16 @@ internal sealed class TissueMotion
         return w00 * row0[a] + w01 * row0[b] + w10 * row1[a] + w11 * row1[b];
     }
 
-    private void WarpNonrigid(ReadOnlySpan<float> src, Span<float> dst)
+    private unsafe void WarpNonrigid(ReadOnlySpan<float> src, Span<float> dst)
     {
         int w = _width, h = _height, gx = GridX, gy = GridY;
         float maxX = w - 1, maxY = h - 1;
         float cellX = (w - 1f) / (gx - 1), cellY = (h - 1f) / (gy - 1);
+        var pixelDx = _pixelDx.AsSpan();
+        var pixelDy = _pixelDy.AsSpan();
         for (int y = 0; y < h; y++)
         {
+            // Node shifts interpolated to this row, then to every column of it.
             float gyF = y / cellY;
             int i0 = Math.Min((int)gyF, gy - 2);
             float ty = gyF - i0;
@@ -178,15 +185,51 @@ internal sealed class TissueMotion
                 _rowDx[j] = _nodeDx[i0 * gx + j] + ty * (_nodeDx[(i0 + 1) * gx + j] - _nodeDx[i0 * gx + j]);
                 _rowDy[j] = _nodeDy[i0 * gx + j] + ty * (_nodeDy[(i0 + 1) * gx + j] - _nodeDy[i0 * gx + j]);
             }
-            var output = dst.Slice(y * w, w);
             for (int x = 0; x < w; x++)
             {
                 float gxF = x / cellX;
                 int j0 = Math.Min((int)gxF, gx - 2);
                 float tx = gxF - j0;
-                float dx = _rowDx[j0] + tx * (_rowDx[j0 + 1] - _rowDx[j0]);
-                float dy = _rowDy[j0] + tx * (_rowDy[j0 + 1] - _rowDy[j0]);
-                float sx = Math.Clamp(x - dx, 0f, maxX), sy = Math.Clamp(y - dy, 0f, maxY);
+                pixelDx[x] = _rowDx[j0] + tx * (_rowDx[j0 + 1] - _rowDx[j0]);
+                pixelDy[x] = _rowDy[j0] + tx * (_rowDy[j0 + 1] - _rowDy[j0]);
+            }
+            var output = dst.Slice(y * w, w);
+            int x8 = 0;
+            if (Avx2.IsSupported)
+            {
+                fixed (float* source = src)
+                {
+                    var iota = Vector256.Create(0f, 1, 2, 3, 4, 5, 6, 7);
+                    var maxXv = Vector256.Create(maxX);
+                    var maxYv = Vector256.Create(maxY);
+                    var rowV = Vector256.Create((float)y);
+                    var lastColumn = Vector256.Create(w - 1);
+                    var lastRowStart = Vector256.Create((h - 1) * w);
+                    var widthV = Vector256.Create(w);
+                    for (; x8 + 8 <= w; x8 += 8)
+                    {
+                        var sx = Vector256.Min(Vector256.Max(Vector256.Create((float)x8) + iota - Vector256.Create(pixelDx.Slice(x8, 8)), Vector256<float>.Zero), maxXv);
+                        var sy = Vector256.Min(Vector256.Max(rowV - Vector256.Create(pixelDy.Slice(x8, 8)), Vector256<float>.Zero), maxYv);
+                        var x0 = Vector256.ConvertToInt32(Vector256.Floor(sx));
+                        var y0 = Vector256.ConvertToInt32(Vector256.Floor(sy));
+                        var fx = sx - Vector256.ConvertToSingle(x0);
+                        var fy = sy - Vector256.ConvertToSingle(y0);
+                        var x1 = Vector256.Min(x0 + Vector256<int>.One, lastColumn);
+                        var r0 = y0 * widthV;
+                        var r1 = Vector256.Min(r0 + widthV, lastRowStart);
+                        var v00 = Avx2.GatherVector256(source, r0 + x0, 4);
+                        var v01 = Avx2.GatherVector256(source, r0 + x1, 4);
+                        var v10 = Avx2.GatherVector256(source, r1 + x0, 4);
+                        var v11 = Avx2.GatherVector256(source, r1 + x1, 4);
+                        var top = v00 + fx * (v01 - v00);
+                        var bottom = v10 + fx * (v11 - v10);
+                        (top + fy * (bottom - top)).CopyTo(output.Slice(x8, 8));
+                    }
+                }
+            }
+            for (int x = x8; x < w; x++)
+            {
+                float sx = Math.Clamp(x - pixelDx[x], 0f, maxX), sy = Math.Clamp(y - pixelDy[x], 0f, maxY);
                 int x0 = (int)sx, y0 = (int)sy;
                 int x1 = Math.Min(x0 + 1, w - 1), y1 = Math.Min(y0 + 1, h - 1);
                 float fx = sx - x0, fy = sy - y0;

@@ -64,7 +64,7 @@ public sealed class VirtualTissue
 
     private readonly float[] _staticPhotons;
     private readonly float[] _photons;
-    private readonly float[] _noiseScratch = new float[ShotNoise.ChunkPixels];
+    private readonly float[] _noiseScratch = new float[2 * ShotNoise.ChunkPixels];
     private readonly float[] _rateHz;
     private readonly double[] _spontaneousMean;
     private readonly double[] _spontaneousExp;
