@@ -274,7 +274,7 @@ public sealed class TissueModelTests(ITestOutputHelper output)
     // ---- motion ------------------------------------------------------------------------------------------------
 
     [Fact]
-    public void AdvanceExpected_RigidMotion_CrossCorrelationRecoversTheTrueShift()
+    public void AdvanceExpected_RigidMotion_RegistrationRecoversTheTrueShift()
     {
         // The same seed with and without motion lives the same biology, so the still tissue's image is the reference.
         var still = TissueSetup.Generated(neurons: 60, rateHz: 0.5);
