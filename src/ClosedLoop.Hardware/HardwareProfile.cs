@@ -222,11 +222,52 @@ public sealed class TissueProfile
     /// <summary>Mean spontaneous firing rate, in Hz (each neuron's rate is drawn around it).</summary>
     public double SpontaneousRateHz { get; set; } = 0.2;
 
-    /// <summary>Indicator decay time constant, in s (GCaMP6s ≈ 1.0, GCaMP6f ≈ 0.4).</summary>
-    public double IndicatorDecayS { get; set; } = 0.8;
+    /// <summary>Where spontaneous spike trains come from: <c>poisson</c> or <c>spikefinder</c> (real ground-truth trains).</summary>
+    public SpikeSource SpikeSource { get; set; } = SpikeSource.Poisson;
 
-    /// <summary>ΔF/F of one spike at the peak, as a fraction (0.2 = 20 %).</summary>
-    public double DffPerSpike { get; set; } = 0.25;
+    /// <summary>With <c>spikeSource: spikefinder</c>: stretch or compress each real train in time so the neuron fires
+    /// at its drawn rate (around <see cref="SpontaneousRateHz"/>); false keeps the recorded timing and rates.</summary>
+    public bool SpikefinderMatchRate { get; set; } = true;
+
+    /// <summary>Calcium indicator preset: <c>GCaMP6s</c>, <c>GCaMP6f</c>, <c>OGB-1</c> or <c>custom</c> (then
+    /// <see cref="IndicatorRiseS"/>, <see cref="IndicatorDecayS"/> and <see cref="DffPerSpike"/> are required).</summary>
+    public string Indicator { get; set; } = IndicatorModel.GCaMP6s.Name;
+
+    /// <summary>Overrides the indicator's rise time constant, in s; null = the preset's.</summary>
+    public double? IndicatorRiseS { get; set; }
+
+    /// <summary>Overrides the indicator's decay time constant, in s; null = the preset's.</summary>
+    public double? IndicatorDecayS { get; set; }
+
+    /// <summary>Overrides the peak ΔF/F of one spike, as a fraction (0.2 = 20 %); null = the preset's.</summary>
+    public double? DffPerSpike { get; set; }
+
+    /// <summary>Overrides the calcium (spikes' worth) at which the indicator saturates; null = the preset's.</summary>
+    public double? SaturationSpikes { get; set; }
+
+    /// <summary>Overrides the sharpness of the saturation (Hill-type exponent); null = the preset's.</summary>
+    public double? SaturationHill { get; set; }
+
+    /// <summary>Requested noise level ν of ROI-mean ΔF/F traces (%/√Hz, Rupprecht et al. 2021). When set, the photon
+    /// budget (soma and background photons, in proportion) is chosen so that the median neuron's ν equals it; null
+    /// = use <see cref="NeuronBaselinePhotons"/> and <see cref="BackgroundPhotons"/> as given.</summary>
+    public double? NoiseLevel { get; set; }
+
+    /// <summary>S.d. of the slow multiplicative drift of the whole field's brightness (laser power, focus), as a
+    /// fraction; 0 = none.</summary>
+    public double DriftFraction { get; set; }
+
+    /// <summary>S.d. of each soma's own slow multiplicative baseline drift, as a fraction; 0 = none.</summary>
+    public double NeuronDriftFraction { get; set; }
+
+    /// <summary>Time constant of both drifts (AR(1) processes), in s.</summary>
+    public double DriftTimeConstantS { get; set; } = 60;
+
+    /// <summary>Photobleaching: brightness falls as exp(−t / bleachTauS); null = no bleaching.</summary>
+    public double? BleachTauS { get; set; }
+
+    /// <summary>Brain motion (rigid or non-rigid); none by default.</summary>
+    public MotionProfile Motion { get; set; } = new();
 
     /// <summary>Resting brightness of a soma, in photons per pixel per frame.</summary>
     public double NeuronBaselinePhotons { get; set; } = 60;
@@ -254,14 +295,46 @@ public sealed class TissueProfile
         Check.InRange($"{p}.generatedNeuronCount", GeneratedNeuronCount, 1, 100_000);
         Check.InRange($"{p}.neuronRadiusPx", NeuronRadiusPx, 1, Math.Min(imaging.WidthPx, imaging.HeightPx) / 4.0);
         Check.InRange($"{p}.spontaneousRateHz", SpontaneousRateHz, 0, 50);
-        Check.InRange($"{p}.indicatorDecayS", IndicatorDecayS, 0.02, 10);
-        Check.InRange($"{p}.dffPerSpike", DffPerSpike, 0.001, 10);
+        ResolveIndicator().Validate(p);
+        if (NoiseLevel is double nu) Check.InRange($"{p}.noiseLevel", nu, 0.01, 100);
+        Check.InRange($"{p}.driftFraction", DriftFraction, 0, 0.5);
+        Check.InRange($"{p}.neuronDriftFraction", NeuronDriftFraction, 0, 0.5);
+        Check.InRange($"{p}.driftTimeConstantS", DriftTimeConstantS, 0.1, 1e6);
+        if (BleachTauS is double bleach) Check.InRange($"{p}.bleachTauS", bleach, 0.1, 1e7);
+        Motion.Validate($"{p}.motion", imaging);
         Check.InRange($"{p}.neuronBaselinePhotons", NeuronBaselinePhotons, 0.01, 1e5);
         Check.InRange($"{p}.backgroundPhotons", BackgroundPhotons, 0, 1e5);
         Check.InRange($"{p}.neuropilFraction", NeuropilFraction, 0, 1);
         Check.InRange($"{p}.countsPerPhoton", CountsPerPhoton, 0.001, 1000);
         for (int i = 0; i < Pathways.Count; i++) Pathways[i].Validate($"{p}.pathways[{i}]");
         Opsin.Validate($"{p}.opsin");
+    }
+
+    /// <summary>The indicator in effect: the preset named by <see cref="Indicator"/> with the overrides that are set.</summary>
+    /// <exception cref="SettingException">The name is unknown, or <c>custom</c> lacks a required value.</exception>
+    public IndicatorModel ResolveIndicator()
+    {
+        const string p = "simulation.tissue";
+        string name = Check.NotEmpty($"{p}.indicator", Indicator).Trim();
+        IndicatorModel basis;
+        if (string.Equals(name, IndicatorModel.CustomName, StringComparison.OrdinalIgnoreCase))
+        {
+            if (IndicatorRiseS is null) throw new SettingException($"{p}.indicatorRiseS", null, "given when indicator is 'custom'");
+            if (IndicatorDecayS is null) throw new SettingException($"{p}.indicatorDecayS", null, "given when indicator is 'custom'");
+            if (DffPerSpike is null) throw new SettingException($"{p}.dffPerSpike", null, "given when indicator is 'custom'");
+            basis = new IndicatorModel(IndicatorModel.CustomName, IndicatorRiseS.Value, IndicatorDecayS.Value, DffPerSpike.Value, 10, 1);
+        }
+        else
+            basis = IndicatorModel.FindPreset(name) ?? throw new SettingException($"{p}.indicator", Indicator,
+                $"one of {string.Join(", ", IndicatorModel.Presets.Select(m => m.Name))} or {IndicatorModel.CustomName}");
+        return basis with
+        {
+            RiseS = IndicatorRiseS ?? basis.RiseS,
+            DecayS = IndicatorDecayS ?? basis.DecayS,
+            DffPerSpike = DffPerSpike ?? basis.DffPerSpike,
+            SaturationSpikes = SaturationSpikes ?? basis.SaturationSpikes,
+            SaturationHill = SaturationHill ?? basis.SaturationHill,
+        };
     }
 }
 
@@ -291,22 +364,62 @@ public sealed class PathwayProfile
     }
 }
 
-/// <summary>How neurons respond to light: the chance that one pulse at a given power makes a targeted neuron fire.</summary>
+/// <summary>How neurons respond to light: opsin kinetics (see <see cref="OpsinModel"/>) turn each pulse into an open
+/// fraction over time; a targeted neuron fires (at most once per pulse) when the integrated photocurrent crosses a
+/// random threshold, so the chance of a spike grows with power, pulse width and pulse rate.</summary>
 public sealed class OpsinProfile
 {
-    /// <summary>Power at which a pulse fires a neuron with probability 1 − 1/e, in mW.</summary>
+    /// <summary>Pulse width at which <see cref="HalfActivationPowerMw"/> is defined, in ms.</summary>
+    public const double ReferencePulseMs = 5;
+
+    /// <summary>Opsin preset: <c>ChR2</c>, <c>C1V1</c>, <c>ChRmine</c> or <c>custom</c> (then <see cref="OnMs"/> and
+    /// <see cref="OffMs"/> are required).</summary>
+    public string Kind { get; set; } = OpsinModel.ChR2.Name;
+
+    /// <summary>Overrides the activation time constant at saturating light, in ms; null = the preset's.</summary>
+    public double? OnMs { get; set; }
+
+    /// <summary>Overrides the deactivation time constant, in ms; null = the preset's.</summary>
+    public double? OffMs { get; set; }
+
+    /// <summary>Power at which one isolated <see cref="ReferencePulseMs"/> ms pulse fires a targeted neuron with
+    /// probability 1 − 1/e, in mW.</summary>
     public double HalfActivationPowerMw { get; set; } = 5;
+
+    /// <summary>Power at which the opening rate is half its maximum, in mW.</summary>
+    public double SaturationPowerMw { get; set; } = 20;
 
     /// <summary>Radius around a stimulation spot within which a soma is driven, in pixels.</summary>
     public double SpotRadiusPx { get; set; } = 4;
 
-    /// <summary>Delay from the pulse to the evoked spike, in ms.</summary>
-    public double LatencyMs { get; set; } = 5;
+    /// <summary>Delay from the photocurrent's threshold crossing to the spike (membrane charging, spike initiation), in ms.</summary>
+    public double LatencyMs { get; set; } = 2;
+
+    /// <summary>The opsin kinetics in effect: the preset named by <see cref="Kind"/> with the overrides that are set.</summary>
+    public OpsinModel ResolveModel(string path = "simulation.tissue.opsin")
+    {
+        string name = Check.NotEmpty($"{path}.kind", Kind).Trim();
+        OpsinModel basis;
+        if (string.Equals(name, "custom", StringComparison.OrdinalIgnoreCase))
+        {
+            if (OnMs is null) throw new SettingException($"{path}.onMs", null, "given when kind is 'custom'");
+            if (OffMs is null) throw new SettingException($"{path}.offMs", null, "given when kind is 'custom'");
+            basis = new OpsinModel("custom", OnMs.Value, OffMs.Value);
+        }
+        else
+            basis = OpsinModel.FindPreset(name) ?? throw new SettingException($"{path}.kind", Kind,
+                $"one of {string.Join(", ", OpsinModel.Presets.Select(m => m.Name))} or custom");
+        return basis with { OnMs = OnMs ?? basis.OnMs, OffMs = OffMs ?? basis.OffMs };
+    }
 
     /// <summary>Checks the section.</summary>
     public void Validate(string path)
     {
+        var model = ResolveModel(path);
+        Check.InRange($"{path}.onMs", model.OnMs, 0.05, 100);
+        Check.InRange($"{path}.offMs", model.OffMs, 0.5, 5000);
         Check.InRange($"{path}.halfActivationPowerMw", HalfActivationPowerMw, 0.01, 1000);
+        Check.InRange($"{path}.saturationPowerMw", SaturationPowerMw, 0.01, 10_000);
         Check.InRange($"{path}.spotRadiusPx", SpotRadiusPx, 0.5, 100);
         Check.InRange($"{path}.latencyMs", LatencyMs, 0, 1000);
     }

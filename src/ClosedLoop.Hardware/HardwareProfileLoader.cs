@@ -142,8 +142,20 @@ public static partial class HardwareProfileLoader
         t.GeneratedNeuronCount = s.Int("generatedNeuronCount", t.GeneratedNeuronCount);
         t.NeuronRadiusPx = s.Double("neuronRadiusPx", t.NeuronRadiusPx);
         t.SpontaneousRateHz = s.Double("spontaneousRateHz", t.SpontaneousRateHz);
-        t.IndicatorDecayS = s.Double("indicatorDecayS", t.IndicatorDecayS);
-        t.DffPerSpike = s.Double("dffPerSpike", t.DffPerSpike);
+        t.SpikeSource = s.Enum("spikeSource", t.SpikeSource);
+        t.SpikefinderMatchRate = s.Bool("spikefinderMatchRate", t.SpikefinderMatchRate);
+        t.Indicator = s.OptionalString("indicator", t.Indicator)!;
+        if (s.Has("indicatorRiseS")) t.IndicatorRiseS = s.Double("indicatorRiseS");
+        if (s.Has("indicatorDecayS")) t.IndicatorDecayS = s.Double("indicatorDecayS");
+        if (s.Has("dffPerSpike")) t.DffPerSpike = s.Double("dffPerSpike");
+        if (s.Has("saturationSpikes")) t.SaturationSpikes = s.Double("saturationSpikes");
+        if (s.Has("saturationHill")) t.SaturationHill = s.Double("saturationHill");
+        if (s.Has("noiseLevel")) t.NoiseLevel = s.Double("noiseLevel");
+        t.DriftFraction = s.Double("driftFraction", t.DriftFraction);
+        t.NeuronDriftFraction = s.Double("neuronDriftFraction", t.NeuronDriftFraction);
+        t.DriftTimeConstantS = s.Double("driftTimeConstantS", t.DriftTimeConstantS);
+        if (s.Has("bleachTauS")) t.BleachTauS = s.Double("bleachTauS");
+        if (s.Section("motion") is { } motion) t.Motion = ReadMotion(motion);
         t.NeuronBaselinePhotons = s.Double("neuronBaselinePhotons", t.NeuronBaselinePhotons);
         t.BackgroundPhotons = s.Double("backgroundPhotons", t.BackgroundPhotons);
         t.NeuropilFraction = s.Double("neuropilFraction", t.NeuropilFraction);
@@ -152,6 +164,21 @@ public static partial class HardwareProfileLoader
         if (s.Section("opsin") is { } opsin) t.Opsin = ReadOpsin(opsin);
         s.RejectUnknownKeys();
         return t;
+    }
+
+    private static MotionProfile ReadMotion(YamlSection s)
+    {
+        var m = new MotionProfile();
+        m.Mode = s.Enum("mode", m.Mode);
+        m.RmsPx = s.Double("rmsPx", m.RmsPx);
+        m.TimeConstantS = s.Double("timeConstantS", m.TimeConstantS);
+        m.JumpRateHz = s.Double("jumpRateHz", m.JumpRateHz);
+        m.JumpPx = s.Double("jumpPx", m.JumpPx);
+        m.NonrigidRmsPx = s.Double("nonrigidRmsPx", m.NonrigidRmsPx);
+        m.GridX = s.Int("gridX", m.GridX);
+        m.GridY = s.Int("gridY", m.GridY);
+        s.RejectUnknownKeys();
+        return m;
     }
 
     private static PathwayProfile ReadPathway(YamlSection s)
@@ -168,6 +195,10 @@ public static partial class HardwareProfileLoader
     private static OpsinProfile ReadOpsin(YamlSection s)
     {
         var o = new OpsinProfile();
+        o.Kind = s.OptionalString("kind", o.Kind)!;
+        if (s.Has("onMs")) o.OnMs = s.Double("onMs");
+        if (s.Has("offMs")) o.OffMs = s.Double("offMs");
+        o.SaturationPowerMw = s.Double("saturationPowerMw", o.SaturationPowerMw);
         o.HalfActivationPowerMw = s.Double("halfActivationPowerMw", o.HalfActivationPowerMw);
         o.SpotRadiusPx = s.Double("spotRadiusPx", o.SpotRadiusPx);
         o.LatencyMs = s.Double("latencyMs", o.LatencyMs);

@@ -10,7 +10,7 @@ public class ExpectedImageTests
     {
         // Two tissues with the same seed live the same biology; one reports the expected photons, the other draws
         // shot noise around them. Over many pixels and frames the drawn counts average to the expected image.
-        var imaging = Imaging(64, 64);
+        var imaging = TissueSetup.Imaging(64, 64);
         var a = new VirtualTissue(Generated(30, rateHz: 2), imaging, seed: 5);
         var b = new VirtualTissue(Generated(30, rateHz: 2), imaging, seed: 5);
         var expected = new float[64 * 64];
@@ -33,7 +33,7 @@ public class ExpectedImageTests
     [Fact]
     public void AdvanceExpected_WrongSize_NamesBothSizes()
     {
-        var t = new VirtualTissue(Generated(5), Imaging(32, 16), seed: 1);
+        var t = new VirtualTissue(Generated(5), TissueSetup.Imaging(32, 16), seed: 1);
         var ex = Assert.Throws<ArgumentException>(() => t.AdvanceExpected(new float[10]));
         Assert.Contains("32×16", ex.Message);
     }

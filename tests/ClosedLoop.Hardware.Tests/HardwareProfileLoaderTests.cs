@@ -28,7 +28,10 @@ public class HardwareProfileLoaderTests
         Assert.Equal([2, 9, 17, 25, 33, 48], pathway.From);
         Assert.Equal([5, 21, 38, 60], pathway.To);
         Assert.Equal((0.015, 0.15), (pathway.Probability, pathway.DelayS));
-        Assert.Equal((5.0, 4.0, 5.0), (t.Opsin.HalfActivationPowerMw, t.Opsin.SpotRadiusPx, t.Opsin.LatencyMs));
+        Assert.Equal((5.0, 4.0, 2.0), (t.Opsin.HalfActivationPowerMw, t.Opsin.SpotRadiusPx, t.Opsin.LatencyMs));
+        Assert.Equal(("GCaMP6s", "ChR2", SpikeSource.Poisson), (t.Indicator, t.Opsin.Kind, t.SpikeSource));
+        Assert.Equal(0.8, t.ResolveIndicator().DecayS);
+        Assert.Equal(IndicatorModel.GCaMP6s.RiseS, t.ResolveIndicator().RiseS);
         var s = Assert.Single(p.Stimulators);
         Assert.Equal(("photostim", StimulatorKind.Optogenetic), (s.Name, s.Kind));
         Assert.Equal((20.0, 50.0, 50.0, 0.2, 250.0), (s.MaxPowerMw, s.MaxPulseWidthMs, s.MaxPulseRateHz, s.MaxDutyCycle, s.WatchdogTimeoutMs));
