@@ -17,7 +17,12 @@ public class DashboardRunTests(ITestOutputHelper output)
     {
         Assert.True(File.Exists(Chromium), $"chromium is missing at {Chromium}; build/setup-native.sh chromium installs it (the test project's build runs it as root)");
         using var h = new Harness();
-        var host = new RunHost(new RunOptions("builtin:sim-two-photon", "builtin:stimulus-avoidance", 120, SimulationPacing.Realtime, h.RunFolder, Quiet: true),
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox", "--disable-gpu"] });
+        // The dashboard is under test here, not the watchdog: a busy test machine may stall the loop for longer than the
+        // default 250 ms while chromium works, which would (rightly) end the run as a fault.
+        string rig = h.Profile(p => p.Replace("watchdogTimeoutMs: 250", "watchdogTimeoutMs: 5000"));
+        var host = new RunHost(new RunOptions(rig, "builtin:stimulus-avoidance", 120, SimulationPacing.Realtime, h.RunFolder, Quiet: true),
             h.Console, null, CancellationToken.None);
         RunReport? report = null;
         host.ReportWritten += r => report = r;
@@ -26,11 +31,11 @@ public class DashboardRunTests(ITestOutputHelper output)
         host.AddConsumer(server);
         var run = Task.Run(host.RunNow);
 
-        using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox", "--disable-gpu"] });
         var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1600, Height = 1100 } });
         page.SetDefaultTimeout(20_000);
         await page.GotoAsync(server.Url);
+        await page.WaitForFunctionAsync("window.dashboard.framesReceived > 0", null, new() { Timeout = 20_000 });
+        Assert.False(run.IsCompleted, $"the run ended early: {report?.Outcome} {report?.Fault}");
         await Expect(page.Locator("#state")).ToHaveTextAsync("Running");
         await page.WaitForFunctionAsync("window.dashboard.framesReceived > 5");
         string shot = Path.Combine(h.Folder, "dashboard-real-run.png");
