@@ -1,0 +1,62 @@
+using System.Text.Json;
+using ClosedLoop.Core;
+
+namespace ClosedLoop.Messaging;
+
+/// <summary>How control replies and bus headers spell the core's records in JSON (camelCase, NaN as null).</summary>
+internal static class ControlJson
+{
+    public static string StateName(HostState state) => state switch
+    {
+        HostState.Idle => "idle",
+        HostState.Running => "running",
+        HostState.Stopping => "stopping",
+        _ => state.ToString().ToLowerInvariant(),
+    };
+
+    /// <summary>Writes the fields of <paramref name="s"/> into the object being written.</summary>
+    public static void WriteStatusFields(Utf8JsonWriter w, LiveStatus s)
+    {
+        w.WriteString("state", StateName(s.State));
+        w.WriteString("profile", s.Profile);
+        w.WriteString("experiment", s.Experiment);
+        w.WriteNumber("framesAcquired", s.FramesAcquired);
+        w.WriteNumber("framesProcessed", s.FramesProcessed);
+        w.WriteNumber("framesDropped", s.FramesDropped);
+        w.WriteNumber("stimuliDelivered", s.StimuliDelivered);
+        w.WriteNumber("stimuliRefused", s.StimuliRefused);
+        w.WriteNumber("trialsDone", s.TrialsDone);
+        w.WriteString("protocolState", s.ProtocolState);
+        BusSender.WriteNumberOrNull(w, "latencyP50Us", s.LatencyP50Us);
+        BusSender.WriteNumberOrNull(w, "latencyP99Us", s.LatencyP99Us);
+        w.WriteString("lastOutcome", s.LastOutcome);
+        w.WriteString("lastMessage", s.LastMessage);
+    }
+
+    /// <summary>Writes <paramref name="s"/> as an object (runId included).</summary>
+    public static void WriteStatus(Utf8JsonWriter w, LiveStatus s)
+    {
+        w.WriteStartObject();
+        w.WriteString("runId", s.RunId);
+        WriteStatusFields(w, s);
+        w.WriteEndObject();
+    }
+
+    /// <summary>Writes the live parameters as an array of objects.</summary>
+    public static void WriteParameters(Utf8JsonWriter w, IReadOnlyList<ParameterInfo> parameters)
+    {
+        w.WriteStartArray();
+        foreach (var p in parameters)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", p.Name);
+            w.WriteString("unit", p.Unit);
+            BusSender.WriteNumberOrNull(w, "min", p.Min);
+            BusSender.WriteNumberOrNull(w, "max", p.Max);
+            BusSender.WriteNumberOrNull(w, "value", p.Value);
+            w.WriteString("description", p.Description);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+}
