@@ -80,7 +80,7 @@ run.SetAction(parse =>
     var host = new RunHost(options, AnsiConsole.Console, services, cancel.Token);
     LiveEndpoints live;
     try { live = LiveEndpoints.StartAsync(liveOptions, parse, host, AnsiConsole.Console).GetAwaiter().GetResult(); }
-    catch (Exception ex) when (ex is SettingException or IOException)
+    catch (Exception ex) when (ex is SettingException or IOException or ClosedLoop.Messaging.Zmq.ZmqException or ClosedLoop.Messaging.Zmq.ZmqNotInstalledException)
     {
         AnsiConsole.MarkupLine($"[red]Cannot start:[/] {Markup.Escape(ex.Message)}");
         return ExitCodes.BadInput;
@@ -102,7 +102,7 @@ serve.SetAction(parse =>
 {
     if (!liveOptions.Any(parse))
     {
-        AnsiConsole.MarkupLine("[red]Nothing to serve:[/] give --dashboard [PORT] (and/or the event bus options) so runs can be started and watched.");
+        AnsiConsole.MarkupLine("[red]Nothing to serve:[/] give --dashboard [PORT] and/or --control [ENDPOINT] (and --publish) so runs can be started and watched.");
         return ExitCodes.BadInput;
     }
     bool fast = parse.GetValue(fastOpt), realtime = parse.GetValue(realtimeOpt);
@@ -117,7 +117,7 @@ serve.SetAction(parse =>
         host.Load(options.Profile, options.Experiment);
         live = LiveEndpoints.StartAsync(liveOptions, parse, host, AnsiConsole.Console).GetAwaiter().GetResult();
     }
-    catch (Exception ex) when (ex is SettingException or IOException or ControlException)
+    catch (Exception ex) when (ex is SettingException or IOException or ControlException or ClosedLoop.Messaging.Zmq.ZmqException or ClosedLoop.Messaging.Zmq.ZmqNotInstalledException)
     {
         AnsiConsole.MarkupLine($"[red]Cannot start:[/] {Markup.Escape(ex.Message)}");
         return ExitCodes.BadInput;

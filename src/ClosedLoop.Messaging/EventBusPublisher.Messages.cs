@@ -10,6 +10,8 @@ public sealed partial class EventBusPublisher
     /// <summary>One attached run as the publisher thread sees it.</summary>
     private sealed class RunState
     {
+        public IDisposable? EventSubscription;
+
         public RunState(LiveRunInfo info, TapSubscription sub, BoundedLink<RunEvent> events, EventBusSettings s)
         {
             Info = info;

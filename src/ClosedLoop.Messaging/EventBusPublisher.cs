@@ -93,7 +93,7 @@ public sealed partial class EventBusPublisher : ILiveConsumer, IDisposable
         bool anyActivity = s.ActivityEvery > 0 && (s.PublishTraces || s.PublishRates || s.PublishNoise || s.PublishRaw);
         var sub = tap.Subscribe(Name, s.FrameQueue, s.FrameEvery, anyActivity ? s.ActivityQueue : 0);
         var state = new RunState(run, sub, new BoundedLink<RunEvent>("events→bus", s.EventQueue, LinkFullMode.DropIncoming), s);
-        run.Context.Events.Subscribe(e =>
+        state.EventSubscription = run.Context.Events.Subscribe(e =>
         {
             if (state.Detached) return;
             state.Events.TryWrite(e);
@@ -113,6 +113,7 @@ public sealed partial class EventBusPublisher : ILiveConsumer, IDisposable
         _wake.Set();
         bool finished = state.Done.Wait(TimeSpan.FromSeconds(10));
         state.Detached = true;
+        state.EventSubscription?.Dispose();
         _attached = null;
         if (!finished && !_thread.IsAlive) finished = DrainDead(state);
         var tapStats = state.Sub.Snapshot();
