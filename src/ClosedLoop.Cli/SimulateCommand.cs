@@ -61,7 +61,7 @@ public static class SimulateCommand
             { footprints, neurons, width, height, frames, rate, seed, output };
         movie.SetAction(p => ExecuteMovie(new MovieOptions(p.GetValue(output)!, p.GetValue(footprints)!, p.GetValue(neurons),
             p.GetValue(width), p.GetValue(height), p.GetValue(frames), p.GetValue(rate), p.GetValue(seed)), AnsiConsole.Console));
-        return new Command("simulate", "Offline products of the virtual tissue (firmware-sim).") { movie };
+        return new Command("simulate", "Offline products of the virtual tissue (firmware-sim).") { movie, SimulateCultureCommand.Create() };
     }
 
     /// <summary>Runs <c>simulate movie</c> with progress on <paramref name="console"/>; returns the exit code
