@@ -89,7 +89,16 @@ public sealed class MeaLayout
             {
                 double pitch = 60;
                 if (parts.Length == 1 || parts.Length == 2 && double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out pitch))
-                    return HighDensity(rows, cols, pitch);
+                {
+                    try
+                    {
+                        return HighDensity(rows, cols, pitch);
+                    }
+                    catch (SettingException ex)
+                    {
+                        throw new SettingException(setting, text, $"a grid that can exist ({ex.Setting}: {ex.Allowed})");
+                    }
+                }
             }
         }
         throw new SettingException(setting, text, "60 (the 60-electrode MEA), hd (32×32 at 60 µm) or hd:ROWSxCOLS@PITCH_UM, e.g. hd:16x16@100");
