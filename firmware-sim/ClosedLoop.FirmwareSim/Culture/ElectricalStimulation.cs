@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ClosedLoop.Core;
 
 namespace ClosedLoop.FirmwareSim.Culture;
@@ -104,6 +105,7 @@ public sealed class ElectricalStimulation
     /// <summary>Turns the coming step's currents into neuron input (added to <paramref name="neuronInput"/>) and, when
     /// <paramref name="coupledCurrentUa"/> is not empty, into the current coupled onto each recording electrode
     /// (electrode-major, overwritten). Then clears the currents. Returns whether any electrode carried current.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot path: optimised from the first call, no tiering warm-up
     internal bool Apply(Span<float> neuronInput, Span<float> coupledCurrentUa)
     {
         if (_activeCount == 0) return false;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace ClosedLoop.FirmwareSim.Culture;
 
 /// <summary>
@@ -76,7 +77,7 @@ public sealed class ElectrodePickup
         _queueCount = new int[_electrodes];
         _tail = new float[_electrodes];
         _tailDecay = (float)Math.Exp(-_samplePeriodUs / (settings.Stimulation.ArtifactTailMs * 1000));
-        _noise = new GaussianNoise(settings.Seed, 201, _electrodes * _samplesPerStep);
+        _noise = new GaussianNoise(settings.Seed, 201);
     }
 
     /// <summary>Samples per second actually used (the setting rounded to a whole number of samples per ms).</summary>
@@ -98,6 +99,7 @@ public sealed class ElectrodePickup
     }
 
     /// <summary>Queues the waveforms of the spikes of step <paramref name="stepMs"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot path: optimised from the first call, no tiering warm-up
     internal void Record(long stepMs, ReadOnlySpan<int> spikes, ReadOnlySpan<byte> halfSteps)
     {
         for (int k = 0; k < spikes.Length; k++)
@@ -124,6 +126,7 @@ public sealed class ElectrodePickup
     /// <summary>Writes step <paramref name="stepMs"/>'s samples (µV, electrode-major) into <paramref name="destination"/>:
     /// noise, queued spike waveforms and the artifact of <paramref name="stimulusCurrentUa"/> (the stimulus current
     /// coupled onto each electrode, same layout; may be empty when nothing stimulated).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot path: optimised from the first call, no tiering warm-up
     internal void Render(long stepMs, Span<float> destination, ReadOnlySpan<float> stimulusCurrentUa, float artifactUvPerUa)
     {
         int s = _samplesPerStep;

@@ -7,7 +7,7 @@ public class LearningTests
     [Fact]
     public void Run_ClosedLoopLearnsAndControlDoesNot()
     {
-        var settings = new LearningSettings { Culture = new CultureSettings { Seed = 2 }, Trials = 150 };
+        var settings = new LearningSettings { Culture = new CultureSettings { Seed = 3 }, Trials = 150 };
         LearningRun closed = CultureLearningExperiment.Run(settings, LearningCondition.ClosedLoop);
         LearningRun control = CultureLearningExperiment.Run(settings, LearningCondition.Control);
 
