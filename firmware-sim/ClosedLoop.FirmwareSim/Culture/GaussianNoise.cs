@@ -30,7 +30,4 @@ internal sealed class GaussianNoise
             if (i < destination.Length) destination[i++] = y * f;
         }
     }
-
-    /// <summary>One deviate, for scalar callers.</summary>
-    public double Next() => _random.NextGaussian();
 }

@@ -14,7 +14,7 @@ namespace ClosedLoop.FirmwareSim.Culture;
 /// d adds its weight to the target's input at t + d). STDP is event driven with exponential traces (τ = StdpTauMs):
 /// when a neuron fires, each plastic synapse onto it gains A+ × the presynaptic trace as seen at the synapse (i.e.
 /// delayed by the synapse's delay); when a spike arrives at a synapse, it loses A− × the postsynaptic trace. Weights
-/// stay in [0, MaxWeight] and decay slowly toward 0. Cost per step: O(N) for the neurons plus O(spikes × fan-out);
+/// stay in [0, MaxWeight] and may decay slowly toward 0 (WeightDecayPerS). Cost per step: O(N) for the neurons plus O(spikes × fan-out);
 /// <see cref="Step"/> allocates nothing.</para>
 /// Neurons 0 … <see cref="ExcitatoryCount"/> − 1 are excitatory. Not thread-safe: one thread steps a network.
 /// </summary>
