@@ -97,6 +97,51 @@ public static class ReportPlots
         return End(svg);
     }
 
+    /// <summary>One series of <see cref="LineChart"/>: values at x = 1, 2, …; NaN leaves a gap.</summary>
+    /// <param name="Name">Legend text.</param>
+    /// <param name="Color">SVG colour, e.g. <c>#1f77b4</c>.</param>
+    /// <param name="Values">y values, one per x.</param>
+    /// <param name="Dots">True: points (light); false: a line.</param>
+    public sealed record ChartSeries(string Name, string Color, IReadOnlyList<double> Values, bool Dots = false);
+
+    /// <summary>A generic chart of series against x = 1, 2, … (trials), in the style of <see cref="Trials"/>.</summary>
+    public static string LineChart(string title, string xLabel, string yLabel, IReadOnlyList<ChartSeries> series)
+    {
+        int n = Math.Max(1, series.Max(s => s.Values.Count));
+        double yMax = Math.Max(1e-9, series.SelectMany(s => s.Values).Where(v => !double.IsNaN(v)).DefaultIfEmpty(1).Max()) * 1.05;
+        double X(double i) => Left + (n == 1 ? 0.5 : (i - 1) / (n - 1)) * (Width - Left - Right);
+        double Y(double v) => Top + (1 - v / yMax) * (Height - Top - Bottom);
+
+        var svg = Begin(title);
+        Axes(svg, xLabel, yLabel);
+        foreach (double tick in Ticks(yMax))
+            YTick(svg, Y(tick), tick.ToString(tick < 10 ? "0.#" : "0", Inv));
+        for (int i = 1; i <= n; i += Math.Max(1, n / 10))
+            svg.Append(Text(X(i), Height - Bottom + 18, i.ToString(Inv), "middle"));
+        foreach (var s in series)
+        {
+            if (s.Dots)
+            {
+                for (int i = 0; i < s.Values.Count; i++)
+                    if (!double.IsNaN(s.Values[i]))
+                        svg.Append($"<circle cx=\"{F(X(i + 1))}\" cy=\"{F(Y(s.Values[i]))}\" r=\"2\" fill=\"{s.Color}\" fill-opacity=\"0.35\"/>");
+                continue;
+            }
+            var line = new StringBuilder();
+            bool pen = false;
+            for (int i = 0; i < s.Values.Count; i++)
+            {
+                if (double.IsNaN(s.Values[i])) { pen = false; continue; }
+                line.Append(pen ? 'L' : 'M').Append(F(X(i + 1))).Append(',').Append(F(Y(s.Values[i]))).Append(' ');
+                pen = true;
+            }
+            if (line.Length > 0) svg.Append($"<path d=\"{line}\" fill=\"none\" stroke=\"{s.Color}\" stroke-width=\"2\"/>");
+        }
+        var legend = string.Join("   ", series.Where(s => !s.Dots).Select(s => $"<tspan fill=\"{s.Color}\">— {WebUtility.HtmlEncode(s.Name)}</tspan>"));
+        svg.Append($"<text x=\"{Width - Right}\" y=\"{Top - 8}\" text-anchor=\"end\" font-size=\"11\">{legend}</text>");
+        return End(svg);
+    }
+
     private static StringBuilder Begin(string title)
     {
         var svg = new StringBuilder();
