@@ -173,7 +173,7 @@ public sealed class Network
         outputGradient.CopyTo(_dOut);
         int t = Math.Min(_threads, batch);
         if (t == 1) BackwardRange(_workers[0], 0, batch);
-        else Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, w => BackwardRange(_workers[w], w * batch / t, (w + 1) * batch / t));
+        else BackwardParallel(batch, t);
         Array.Copy(_workers[0].DParams, Gradients, Gradients.Length);
         for (int w = 1; w < t; w++) System.Numerics.Tensors.TensorPrimitives.Add(Gradients, _workers[w].DParams, Gradients);
     }
@@ -196,8 +196,15 @@ public sealed class Network
     {
         int t = Math.Min(_threads, batch);
         if (t == 1) ForwardRange(_workers[0], 0, batch);
-        else Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, w => ForwardRange(_workers[w], w * batch / t, (w + 1) * batch / t));
+        else ForwardParallel(batch, t);
     }
+
+    // Kept apart so that the closure is only allocated on the multi-threaded path.
+    private void ForwardParallel(int batch, int t) =>
+        Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, w => ForwardRange(_workers[w], w * batch / t, (w + 1) * batch / t));
+
+    private void BackwardParallel(int batch, int t) =>
+        Parallel.For(0, t, new ParallelOptions { MaxDegreeOfParallelism = t }, w => BackwardRange(_workers[w], w * batch / t, (w + 1) * batch / t));
 
     private void ForwardRange(Worker worker, int from, int to)
     {
