@@ -77,7 +77,8 @@ public sealed class Network
     private readonly NetworkNode[] _nodes;
     private readonly int[] _sizes;
     private float[][] _acts;
-    private int _capacity;
+    private int _capacity, _trainingCapacity;
+    private bool _training;
     private Worker[] _workers = [];
     private float[] _dOut = [];
     private int _threads = 1;
@@ -139,8 +140,9 @@ public sealed class Network
     public void Forward(ReadOnlySpan<float> input, int batch, Span<float> output)
     {
         CheckIo(input.Length, output.Length, batch);
-        Reserve(batch);
+        Reserve(batch, training: false);
         input[..(batch * InputSize)].CopyTo(_acts[0]);
+        _training = false;
         RunForward(batch);
         _acts[^1].AsSpan(0, batch * OutputSize).CopyTo(output);
     }
@@ -158,8 +160,9 @@ public sealed class Network
     internal ReadOnlySpan<float> ForwardForTraining(ReadOnlySpan<float> input, int batch)
     {
         CheckIo(input.Length, int.MaxValue, batch);
-        Reserve(batch);
+        Reserve(batch, training: true);
         input.CopyTo(_acts[0]);
+        _training = true;
         RunForward(batch);
         return _acts[^1].AsSpan(0, batch * OutputSize);
     }
@@ -168,6 +171,7 @@ public sealed class Network
     /// last <see cref="ForwardForTraining"/>) and stores the parameter gradient, summed over the batch, in <see cref="Gradients"/>.</summary>
     internal void Backward(ReadOnlySpan<float> outputGradient, int batch)
     {
+        if (!_training || batch > _trainingCapacity) throw new InvalidOperationException("Backward needs the activations of a ForwardForTraining of the same batch");
         if (outputGradient.Length != batch * OutputSize) throw new ArgumentException("output gradient size does not match the batch");
         if (_dOut.Length < outputGradient.Length) _dOut = new float[_capacity * OutputSize];
         outputGradient.CopyTo(_dOut);
@@ -178,7 +182,12 @@ public sealed class Network
         for (int w = 1; w < t; w++) System.Numerics.Tensors.TensorPrimitives.Add(Gradients, _workers[w].DParams, Gradients);
     }
 
-    private void Reserve(int batch)
+    /// <summary>
+    /// Sizes the buffers. Input and output always hold the whole batch. Training keeps every intermediate activation
+    /// of the batch for the backward pass; inference only needs one sample's intermediates per worker, which keeps
+    /// the working set in cache however large the batch.
+    /// </summary>
+    private void Reserve(int batch, bool training)
     {
         int workers = Math.Max(1, _threads);
         if (_workers.Length < workers)
@@ -187,9 +196,18 @@ public sealed class Network
             for (int w = 0; w < workers; w++) grown[w] = w < _workers.Length ? _workers[w] : new Worker(this);
             _workers = grown;
         }
-        if (batch <= _capacity) return;
-        _capacity = batch;
-        for (int i = 0; i < _nodes.Length; i++) _acts[i] = new float[(long)batch * _sizes[i] > int.MaxValue ? throw new OutOfMemoryException($"a batch of {batch} is too large for this network") : batch * _sizes[i]];
+        if (batch > _capacity)
+        {
+            _capacity = batch;
+            _acts[0] = new float[checked(batch * _sizes[0])];
+            _acts[^1] = new float[checked(batch * _sizes[^1])];
+        }
+        if (training && batch > _trainingCapacity)
+        {
+            _trainingCapacity = batch;
+            for (int i = 1; i < _nodes.Length - 1; i++)
+                _acts[i] = new float[(long)batch * _sizes[i] > int.MaxValue ? throw new OutOfMemoryException($"a batch of {batch} is too large to train this network at once") : batch * _sizes[i]];
+        }
     }
 
     private void RunForward(int batch)
@@ -214,9 +232,9 @@ public sealed class Network
                 var n = _nodes[i];
                 var io = new LayerIO
                 {
-                    X0 = Activation(n.Inputs[0], s),
-                    X1 = n.Inputs.Length > 1 ? Activation(n.Inputs[1], s) : default,
-                    Y = Activation(i, s),
+                    X0 = Activation(worker, n.Inputs[0], s),
+                    X1 = n.Inputs.Length > 1 ? Activation(worker, n.Inputs[1], s) : default,
+                    Y = Activation(worker, i, s),
                     P = Parameters.AsSpan(n.ParameterOffset, n.Layer!.ParameterCount),
                     Work = worker.Workspace,
                 };
@@ -237,9 +255,9 @@ public sealed class Network
                 int in0 = n.Inputs[0], in1 = n.Inputs.Length > 1 ? n.Inputs[1] : -1;
                 var io = new LayerIO
                 {
-                    X0 = Activation(in0, s),
-                    X1 = in1 >= 0 ? Activation(in1, s) : default,
-                    Y = Activation(i, s),
+                    X0 = Activation(worker, in0, s),
+                    X1 = in1 >= 0 ? Activation(worker, in1, s) : default,
+                    Y = Activation(worker, i, s),
                     DY = worker.DActs[i],
                     DX0 = in0 == 0 ? default : worker.DActs[in0].AsSpan(),
                     DX1 = in1 > 0 ? worker.DActs[in1].AsSpan() : default,
@@ -252,7 +270,10 @@ public sealed class Network
         }
     }
 
-    private Span<float> Activation(int node, int sample) => _acts[node].AsSpan(sample * _sizes[node], _sizes[node]);
+    private Span<float> Activation(Worker worker, int node, int sample) =>
+        _training || node == 0 || node == _nodes.Length - 1
+            ? _acts[node].AsSpan(sample * _sizes[node], _sizes[node])
+            : worker.SampleActs[node];
 
     /// <summary>One line per layer with its output shape and parameter count, then the total.</summary>
     public string Summary()
@@ -275,7 +296,11 @@ public sealed class Network
             Workspace = new float[Math.Max(1, net.WorkspaceSize)];
             DParams = new float[net.Parameters.Length];
             DActs = net._sizes.Select(s => new float[s]).ToArray();
+            SampleActs = net._sizes.Select(s => new float[s]).ToArray();
         }
+
+        /// <summary>One sample's intermediate activations (inference).</summary>
+        public float[][] SampleActs { get; }
 
         public float[] Workspace { get; }
         public float[] DParams { get; }

@@ -189,7 +189,7 @@ public sealed unsafe class OnnxRuntimeLibrary
             {
                 nint env;
                 fixed (byte* id = "closedloop"u8)
-                    Check(((delegate* unmanaged<int, byte*, nint*, nint>)Fn(OrtSlots.CreateEnv))(OrtSlots.LoggingLevelError, id, &env), "CreateEnv");
+                    Check(((delegate* unmanaged<int, byte*, nint*, nint>)Fn(OrtSlots.CreateEnv))(OrtSlots.LoggingLevelFatal, id, &env), "CreateEnv");
                 _env = env;
             }
             _envUsers++;
@@ -226,8 +226,8 @@ internal static class OrtSlots
         ReleaseSessionOptions = 100, GetAvailableProviders = 125, ReleaseAvailableProviders = 126,
         SessionOptionsAppendExecutionProvider_CUDA = 152;
 
-    /// <summary>ORT_LOGGING_LEVEL_ERROR.</summary>
-    public const int LoggingLevelError = 3;
+    /// <summary>ORT_LOGGING_LEVEL_FATAL: ORT's own log stays quiet; every failure reaches the caller as a status instead.</summary>
+    public const int LoggingLevelFatal = 4;
     /// <summary>ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT.</summary>
     public const int ElementFloat = 1;
     /// <summary>ONNX_TYPE_TENSOR.</summary>

@@ -155,7 +155,8 @@ public sealed unsafe class OnnxRuntimeSession : IDisposable
             return;
         }
         var (_, message) = _lib.TakeStatus(status);
-        ProviderNote = $"CUDA execution provider unavailable ({message.Trim()}); running on the CPU.";
+        ProviderNote = $"CUDA execution provider unavailable ({message.Trim()}; it needs libonnxruntime_providers_shared.so and " +
+                       $"libonnxruntime_providers_cuda.so beside {_lib.Path}, plus CUDA and cuDNN); running on the CPU.";
     }
 
     private void Describe()
