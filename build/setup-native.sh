@@ -8,7 +8,51 @@
 #             of the interoperability tests and of examples/python)
 #   chromium  Debian chromium (headless browser for the dashboard tests) and a font
 #   tifffile  Debian python3-tifffile (the TIFF reader suite2p and CaImAn use; the recording tests read our movies with it)
+#   onnxruntime  the real ONNX Runtime CPU library (libonnxruntime.so.1, 1.30.0) in .native/onnxruntime/ at the repository
+#             root (git-ignored), taken from the npm package onnxruntime-node@1.30.0 (bin/napi-v6/linux/x64/); needs npm
+#             and the npm registry, not root. ClosedLoop.Models loads it (override with CLOSEDLOOP_ONNXRUNTIME=/path/lib)
+#   onnx      Debian python3-onnx and python3-numpy (the reference onnx package builds a model outside the project for
+#             the ONNX interoperability tests)
 set -uo pipefail
+
+# ONNX Runtime is no Debian package and not in the NuGet mirror: its CPU library ships inside the npm package
+# onnxruntime-node. Unpack only the library (no install scripts run) into the git-ignored .native/onnxruntime/.
+ort_version=1.30.0
+ort_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.native/onnxruntime"
+fetch_onnxruntime() {
+  [ -f "$ort_dir/libonnxruntime.so.1" ] && return 0
+  if [ "$(uname -s)-$(uname -m)" != Linux-x86_64 ]; then
+    echo "setup-native: onnxruntime is fetched for Linux x86-64 only; put libonnxruntime where CLOSEDLOOP_ONNXRUNTIME points. The ONNX Runtime tests fail without it." >&2
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "setup-native: missing ONNX Runtime ($ort_dir/libonnxruntime.so.1) and npm to fetch it; install npm and run build/setup-native.sh onnxruntime. The ONNX Runtime tests fail without it." >&2
+    return 0
+  fi
+  exec 8>/tmp/closedloop-setup-native-ort.lock
+  flock 8
+  [ -f "$ort_dir/libonnxruntime.so.1" ] && { flock -u 8; return 0; }
+  echo "setup-native: fetching ONNX Runtime $ort_version (npm package onnxruntime-node) …"
+  local tmp ok=0
+  tmp="$(mktemp -d)"
+  for attempt in 1 2 3; do
+    if (cd "$tmp" && npm pack --silent "onnxruntime-node@$ort_version" >>/tmp/closedloop-setup-native.log 2>&1); then ok=1; break; fi
+    sleep $((attempt * 5))
+  done
+  if [ $ok = 1 ] && tar -xzf "$tmp/onnxruntime-node-$ort_version.tgz" -C "$tmp" package/bin/napi-v6/linux/x64 \
+      && [ -f "$tmp/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" ]; then
+    mkdir -p "$ort_dir"
+    # Only the runtime library: the .node file is Node's own binding. ldd shows it needs nothing beyond libc/libstdc++.
+    cp "$tmp/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" "$ort_dir/libonnxruntime.so.1.tmp"
+    mv "$ort_dir/libonnxruntime.so.1.tmp" "$ort_dir/libonnxruntime.so.1"
+    echo "$ort_version (npm onnxruntime-node@$ort_version, bin/napi-v6/linux/x64)" >"$ort_dir/VERSION"
+    echo "setup-native: ONNX Runtime $ort_version in $ort_dir"
+  else
+    echo "setup-native: could not fetch ONNX Runtime (see /tmp/closedloop-setup-native.log). The ONNX Runtime tests fail without it." >&2
+  fi
+  rm -rf "$tmp"
+  flock -u 8
+}
 
 want=()
 for part in "$@"; do
@@ -23,7 +67,14 @@ for part in "$@"; do
     tifffile)
       /usr/bin/python3 -c 'import tifffile' 2>/dev/null || want+=(python3-tifffile)
       ;;
-    *) echo "setup-native: unknown part '$part' (known: zmq, chromium, tifffile)" >&2; exit 2 ;;
+    onnxruntime)
+      fetch_onnxruntime
+      ;;
+    onnx)
+      /usr/bin/python3 -c 'import onnx' 2>/dev/null || want+=(python3-onnx)
+      /usr/bin/python3 -c 'import numpy' 2>/dev/null || want+=(python3-numpy)
+      ;;
+    *) echo "setup-native: unknown part '$part' (known: zmq, chromium, tifffile, onnxruntime, onnx)" >&2; exit 2 ;;
   esac
 done
 [ ${#want[@]} -eq 0 ] && exit 0
