@@ -30,14 +30,51 @@ public static class BenchCommand
         var record = new Option<bool>("--record") { Description = "Measure what recording costs the loop (paced frames with and without the recorder) and the TIFF writer's throughput." };
         var speedUp = new Option<double>("--speed-up") { Description = "With --record: pace frames at this multiple of 30 Hz.", DefaultValueFactory = _ => 10 };
         var dir = new Option<string?>("--dir") { Description = "With --record: folder to record into (default: a scratch folder, deleted after)." };
+        var bus = new Option<bool>("--bus") { Description = "Measure the ZeroMQ event bus: small messages per second on loopback tcp and inproc, and with a subscriber that never reads." };
+        var dashboard = new Option<bool>("--dashboard") { Description = "Measure the dashboard: frames per second delivered to a WebSocket client at 512×512, and what it adds to the tap's cost." };
+        var models = new Option<bool>("--models") { Description = "Measure the neural networks: spike CNN per frame for 1000 ROIs and U-Net frames/s, through ONNX Runtime and the managed forward." };
+        var quick = new Option<bool>("--quick") { Description = "With --models or --bus: a shorter run." };
         var cmd = new Command("bench", "Measure the fast loop on simulated frames: frames/s on one core, allocations per frame, latency percentiles from frame complete to stimulation decision.")
-            { width, height, rois, frames, json, scan, record, speedUp, dir };
+            { width, height, rois, frames, json, scan, record, speedUp, dir, bus, dashboard, models, quick };
         cmd.SetAction(p => p.GetValue(scan)
             ? ScanBench.Execute(AnsiConsole.Console)
+            : p.GetValue(bus) || p.GetValue(dashboard) || p.GetValue(models)
+            ? LiveBenchmarks(p.GetValue(bus), p.GetValue(dashboard), p.GetValue(models), p.GetValue(quick), AnsiConsole.Console)
             : p.GetValue(record)
             ? RecordBench.Execute(p.GetValue(width), p.GetValue(height), p.GetValue(rois), p.GetValue(frames) ?? 6000, p.GetValue(speedUp), p.GetValue(dir), AnsiConsole.Console)
             : Execute(p.GetValue(width), p.GetValue(height), p.GetValue(rois), p.GetValue(frames) ?? 20_000, p.GetValue(json), AnsiConsole.Console));
         return cmd;
+    }
+
+    /// <summary>The benchmarks of the event bus, the dashboard and the networks, each printing its own figures.</summary>
+    private static int LiveBenchmarks(bool bus, bool dashboard, bool models, bool quick, IAnsiConsole console)
+    {
+        try
+        {
+            if (bus)
+            {
+                console.MarkupLine("Event bus benchmark (libzmq, loopback) …");
+                console.WriteLine(ClosedLoop.Messaging.BusBenchmark.Run(new ClosedLoop.Messaging.BusBenchmarkOptions { Messages = quick ? 50_000 : 200_000 }).ToText());
+            }
+            if (dashboard)
+            {
+                console.MarkupLine("Dashboard benchmark (512×512 frames at 60 Hz, a WebSocket client on loopback) …");
+                console.WriteLine(ClosedLoop.Dashboard.DashboardBenchmark.RunAsync().GetAwaiter().GetResult().Format());
+            }
+            if (models)
+            {
+                console.MarkupLine("Networks benchmark (spike CNN and U-Net; ONNX Runtime and managed) …");
+                var text = new StringWriter();
+                ClosedLoop.Models.ModelsBenchmark.Run(text, new ClosedLoop.Models.ModelsBenchmarkOptions { Quick = quick });
+                console.WriteLine(text.ToString());
+            }
+            return ExitCodes.Ok;
+        }
+        catch (SettingException ex)
+        {
+            console.MarkupLine($"[red]{Markup.Escape(ex.Message)}[/]");
+            return ExitCodes.BadInput;
+        }
     }
 
     /// <summary>Runs the benchmark; returns the exit code.</summary>
