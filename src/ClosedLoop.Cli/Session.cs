@@ -260,7 +260,7 @@ public sealed class Session : IDisposable
         Live = new LiveRunInfo(Context, Profile.SourcePath, Experiment.SourcePath, WidthPx, HeightPx,
             Enumerable.Range(0, Rois.Count).Select(i => new LiveUnit(Rois[i].Name, Rois[i].PixelIndices.ToArray(), Rois[i].CentroidXPx, Rois[i].CentroidYPx)).ToList(),
             groups.Select(g => new LiveGroup(g.Key, g.Value, g.Key == ps.Targets ? "stimulated" : Experiment.Detectors.Any(ds => ds.Group == g.Key) ? "detected" : "group")).ToList(),
-            Parameters, LiveStatusNow, RunMetadata());
+            Parameters, LiveStatusNow, RunMetadata()) { PlannedFrames = FrameLimit };
         if (_consumers.Count > 0)
         {
             Tap = new LiveTap(Activity);

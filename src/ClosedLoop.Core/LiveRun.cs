@@ -131,6 +131,9 @@ public sealed class LiveRunInfo
 
     /// <summary>Frame-invariant metadata (profile and experiment text, versions, clock alignment) for recordings.</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    /// <summary>Frames the run plans to acquire; null when it ends only by its protocol or by the user.</summary>
+    public long? PlannedFrames { get; init; }
 }
 
 /// <summary>What a consumer reports at the end of a run (in report.json).</summary>

@@ -22,11 +22,11 @@ public sealed class RecordingSettings : IStageSettings
     /// besides the disk itself.</summary>
     public long MaxMovieBytes { get; init; }
 
-    /// <summary>Write BigTIFF from the first frame (otherwise a movie switches to BigTIFF only when its planned length
-    /// needs it; an open-ended run that passes 4 GiB stops recording with a message, so ask for BigTIFF then).</summary>
+    /// <summary>Write BigTIFF whatever the length. Otherwise a run of known length is classic TIFF unless it needs more
+    /// than 4 GiB, and a run of unknown length (ended by its protocol or the user) is BigTIFF from the start.</summary>
     public bool BigTiff { get; init; }
 
-    /// <summary>Frames the run plans to acquire (0 = unknown), to choose BigTIFF ahead of time.</summary>
+    /// <summary>Frames the run plans to acquire (0 = take it from the run), to choose BigTIFF ahead of time.</summary>
     public long ExpectedFrames { get; init; }
 
     /// <inheritdoc />
@@ -184,7 +184,12 @@ public sealed class RunRecorder : ILiveConsumer
         try
         {
             if (_firstSampleNs < 0) { _firstSampleNs = frame.SampleTimeNs; _firstHostNs = frame.AcquiredHostNs; }
-            _movie ??= new TiffMovieWriter(MoviePath, frame.Width, frame.Height, MovieMetadata(), _settings.BigTiff, _settings.ExpectedFrames / _settings.FrameEvery);
+            if (_movie is null)
+            {
+                // A run of unknown length may pass 4 GiB: BigTIFF from the start (tifffile, suite2p and ScanImage read it).
+                long planned = _settings.ExpectedFrames > 0 ? _settings.ExpectedFrames : _run!.PlannedFrames ?? 0;
+                _movie = new TiffMovieWriter(MoviePath, frame.Width, frame.Height, MovieMetadata(), _settings.BigTiff || planned == 0, planned / _settings.FrameEvery);
+            }
             long limit = _settings.MaxMovieBytes;
             if (limit > 0 && _movie.Length + frame.Width * frame.Height * 2L + 512 > limit)
             {
