@@ -281,7 +281,13 @@ public sealed class Session : IDisposable
     public RunResult Run(CancellationToken userCancel)
     {
         Interlock.Tripped += reason => Context.RequestStop($"safety interlock tripped: {reason}");
-        Interlock.StartWatchdog(() => Pipeline.Loop.LastProgressHostNs);
+        // In real time a loop that finishes no frame is blind, whatever the reason: stimulation goes off. In lock-step
+        // pacing (simulated rigs and replays with --fast) the rig's clock stops while the loop waits for the next frame,
+        // so waiting is harmless and only a frame stuck inside the loop counts.
+        var loop = Pipeline.Loop;
+        Interlock.StartWatchdog(Pacing == SimulationPacing.Fast
+            ? () => loop.FramesProcessed > 0 ? loop.BusySinceHostNs : 0
+            : () => loop.LastProgressHostNs);
         var result = Pipeline.Run(Context, Stop, userCancel);
         if (result.Outcome == RunOutcome.Completed && Interlock.IsTripped)
             result = result with { Outcome = RunOutcome.Faulted, FaultMessage = $"safety interlock tripped: {Interlock.TripReason}" };

@@ -16,6 +16,7 @@ public sealed class FastLoop
     private long _steadyAllocatedBytes = -1;
     private long _steadyFrames;
     private long _busyNs;
+    private long _busySinceHostNs;
     private readonly ParameterBoard? _parameters;
 
     /// <summary>Creates a loop over <paramref name="stages"/> (in order) fed by <paramref name="input"/>; live
@@ -43,6 +44,9 @@ public sealed class FastLoop
 
     /// <summary>Host time the loop last finished a frame (0 before the first); a watchdog compares it with now.</summary>
     public long LastProgressHostNs => Interlocked.Read(ref _lastProgressHostNs);
+
+    /// <summary>Host time the loop started on the frame it is processing now; 0 while it waits for a frame.</summary>
+    public long BusySinceHostNs => Interlocked.Read(ref _busySinceHostNs);
 
     /// <summary>Bytes allocated by the loop thread per frame after warm-up (NaN before any steady-state frame).</summary>
     public double AllocatedBytesPerFrame { get; private set; } = double.NaN;
@@ -92,6 +96,7 @@ public sealed class FastLoop
         var exits = frame.StageExitHostNs;
         long start = MonotonicClock.NowNs();
         exits[0] = start;
+        Interlocked.Exchange(ref _busySinceHostNs, start);
         if (frame.FrameIndex > _lastIndex + 1) Interlocked.Add(ref _gaps, frame.FrameIndex - _lastIndex - 1);
         _lastIndex = frame.FrameIndex;
 
@@ -110,6 +115,7 @@ public sealed class FastLoop
         long end = exits[_stages.Length];
         long n = Interlocked.Increment(ref _processed);
         Interlocked.Exchange(ref _lastProgressHostNs, end);
+        Interlocked.Exchange(ref _busySinceHostNs, 0);
         frame.Pool.MarkProcessed(frame.FrameIndex);
 
         if (n == WarmupFrames + 1 || (WarmupFrames == 0 && n == 1))

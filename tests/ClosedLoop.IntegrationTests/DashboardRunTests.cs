@@ -34,10 +34,10 @@ public class DashboardRunTests(ITestOutputHelper output)
         var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1600, Height = 1100 } });
         page.SetDefaultTimeout(20_000);
         await page.GotoAsync(server.Url);
-        await page.WaitForFunctionAsync("window.dashboard.framesReceived > 0", null, new() { Timeout = 20_000 });
+        await page.WaitForFunctionAsync("() => window.dashboard.framesReceived > 0", null, new() { Timeout = 20_000 }); // a function: the page's CSP forbids eval of a string
         Assert.False(run.IsCompleted, $"the run ended early: {report?.Outcome} {report?.Fault}");
         await Expect(page.Locator("#state")).ToHaveTextAsync("Running");
-        await page.WaitForFunctionAsync("window.dashboard.framesReceived > 5");
+        await page.WaitForFunctionAsync("() => window.dashboard.framesReceived > 5");
         string shot = Path.Combine(h.Folder, "dashboard-real-run.png");
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = shot, FullPage = true });
         output.WriteLine($"screenshot: {shot}");
