@@ -138,3 +138,38 @@ public class ParameterBoardTests
         Assert.Equal(10, trials);
     }
 }
+
+public class FastLoopBusyTests
+{
+    private sealed class Gate(ManualResetEventSlim entered, ManualResetEventSlim release) : IFastStage
+    {
+        public string Name => "gate";
+        public void Start(RunContext context) { }
+        public void Process(Frame frame) { entered.Set(); release.Wait(); }
+        public void Stop() { }
+    }
+
+    [Fact]
+    public void The_loop_says_since_when_it_has_been_inside_a_frame_and_nothing_while_it_waits()
+    {
+        using var entered = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var pool = new FramePool(2, 2, 2);
+        var input = new BoundedLink<Frame>("in", 2, LinkFullMode.Wait, f => f.Release());
+        var loop = new FastLoop(new IFastStage[] { new Gate(entered, release) }, input, warmupFrames: 0);
+        var thread = new Thread(() => loop.Run(new RunContext("t", 30, new RunEventLog(), new CancellationTokenSource()), CancellationToken.None));
+        thread.Start();
+        Assert.Equal(0, loop.BusySinceHostNs); // waiting for a frame is not being stuck
+        long before = MonotonicClock.NowNs();
+        Assert.True(pool.TryRent(out var f));
+        f.FrameIndex = 0;
+        input.TryWrite(f);
+        Assert.True(entered.Wait(TimeSpan.FromSeconds(10)));
+        Assert.True(loop.BusySinceHostNs >= before);
+        release.Set();
+        input.Complete();
+        thread.Join();
+        Assert.Equal(0, loop.BusySinceHostNs);
+        Assert.Equal(0, pool.LastProcessedIndex);
+    }
+}
