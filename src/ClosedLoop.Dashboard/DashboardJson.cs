@@ -24,12 +24,6 @@ internal static class DashboardJson
         return buffer.WrittenSpan.ToArray();
     }
 
-    public static void Number(Utf8JsonWriter w, string name, double value)
-    {
-        if (double.IsFinite(value)) w.WriteNumber(name, value);
-        else w.WriteNull(name);
-    }
-
     public static void Value(Utf8JsonWriter w, float value)
     {
         if (float.IsFinite(value)) w.WriteNumberValue(value);
@@ -72,9 +66,9 @@ internal static class DashboardJson
             w.WriteStartObject();
             w.WriteNumber("index", i);
             w.WriteString("name", u.Name);
-            Number(w, "x", u.CentroidXPx);
-            Number(w, "y", u.CentroidYPx);
-            Number(w, "radiusPx", radii[i]);
+            LiveJson.NumberOrNull(w, "x", u.CentroidXPx);
+            LiveJson.NumberOrNull(w, "y", u.CentroidYPx);
+            LiveJson.NumberOrNull(w, "radiusPx", radii[i]);
             w.WriteNumber("pixels", u.Pixels.Length);
             w.WriteStartArray("outline");
             foreach (int v in outlines[i]) w.WriteNumberValue(v);
@@ -82,18 +76,7 @@ internal static class DashboardJson
             w.WriteEndObject();
         }
         w.WriteEndArray();
-        w.WriteStartArray("groups");
-        foreach (var g in info.Groups)
-        {
-            w.WriteStartObject();
-            w.WriteString("name", g.Name);
-            w.WriteString("role", g.Role);
-            w.WriteStartArray("units");
-            foreach (int u in g.Units) w.WriteNumberValue(u);
-            w.WriteEndArray();
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
+        LiveJson.WriteGroups(w, info.Groups);
     });
 
     public static byte[] Parameters(IReadOnlyList<ParameterInfo> list) => Write(w =>
@@ -105,9 +88,9 @@ internal static class DashboardJson
             w.WriteStartObject();
             w.WriteString("name", p.Name);
             w.WriteString("unit", p.Unit);
-            Number(w, "min", p.Min);
-            Number(w, "max", p.Max);
-            Number(w, "value", p.Value);
+            LiveJson.NumberOrNull(w, "min", p.Min);
+            LiveJson.NumberOrNull(w, "max", p.Max);
+            LiveJson.NumberOrNull(w, "value", p.Value);
             w.WriteString("description", p.Description);
             w.WriteEndObject();
         }
@@ -121,7 +104,7 @@ internal static class DashboardJson
         w.WriteNumber("t", e.SampleTimeNs / 1e9);
         w.WriteString("source", e.Source);
         w.WriteString("message", e.Message);
-        Number(w, "value", e.Value);
+        LiveJson.NumberOrNull(w, "value", e.Value);
         w.WriteEndObject();
     }
 
@@ -168,21 +151,8 @@ internal static class DashboardJson
         w.WriteString("type", "status");
         if (s is not null)
         {
-            w.WriteString("state", s.State.ToString());
             w.WriteString("runId", s.RunId);
-            w.WriteString("profile", s.Profile);
-            w.WriteString("experiment", s.Experiment);
-            w.WriteNumber("framesAcquired", s.FramesAcquired);
-            w.WriteNumber("framesProcessed", s.FramesProcessed);
-            w.WriteNumber("framesDropped", s.FramesDropped);
-            w.WriteNumber("stimuliDelivered", s.StimuliDelivered);
-            w.WriteNumber("stimuliRefused", s.StimuliRefused);
-            w.WriteNumber("trialsDone", s.TrialsDone);
-            w.WriteString("protocolState", s.ProtocolState);
-            Number(w, "latencyP50Us", s.LatencyP50Us);
-            Number(w, "latencyP99Us", s.LatencyP99Us);
-            w.WriteString("lastOutcome", s.LastOutcome);
-            w.WriteString("lastMessage", s.LastMessage);
+            LiveJson.WriteStatusFields(w, s, s.State.ToString());
         }
         else
         {

@@ -80,11 +80,4 @@ internal sealed class BusSender
 
     /// <summary>Sends a uint16 array as the payload.</summary>
     public bool Send(ReadOnlySpan<ushort> payload) => Send(MemoryMarshal.AsBytes(payload));
-
-    /// <summary>Writes a number, or null for NaN or infinity (JSON has neither).</summary>
-    public static void WriteNumberOrNull(Utf8JsonWriter w, string name, double value)
-    {
-        if (double.IsFinite(value)) w.WriteNumber(name, value);
-        else w.WriteNull(name);
-    }
 }

@@ -14,24 +14,8 @@ internal static class ControlJson
         _ => state.ToString().ToLowerInvariant(),
     };
 
-    /// <summary>Writes the fields of <paramref name="s"/> into the object being written.</summary>
-    public static void WriteStatusFields(Utf8JsonWriter w, LiveStatus s)
-    {
-        w.WriteString("state", StateName(s.State));
-        w.WriteString("profile", s.Profile);
-        w.WriteString("experiment", s.Experiment);
-        w.WriteNumber("framesAcquired", s.FramesAcquired);
-        w.WriteNumber("framesProcessed", s.FramesProcessed);
-        w.WriteNumber("framesDropped", s.FramesDropped);
-        w.WriteNumber("stimuliDelivered", s.StimuliDelivered);
-        w.WriteNumber("stimuliRefused", s.StimuliRefused);
-        w.WriteNumber("trialsDone", s.TrialsDone);
-        w.WriteString("protocolState", s.ProtocolState);
-        BusSender.WriteNumberOrNull(w, "latencyP50Us", s.LatencyP50Us);
-        BusSender.WriteNumberOrNull(w, "latencyP99Us", s.LatencyP99Us);
-        w.WriteString("lastOutcome", s.LastOutcome);
-        w.WriteString("lastMessage", s.LastMessage);
-    }
+    /// <summary>Writes the fields of <paramref name="s"/> (all but runId) into the object being written.</summary>
+    public static void WriteStatusFields(Utf8JsonWriter w, LiveStatus s) => LiveJson.WriteStatusFields(w, s, StateName(s.State));
 
     /// <summary>Writes <paramref name="s"/> as an object (runId included).</summary>
     public static void WriteStatus(Utf8JsonWriter w, LiveStatus s)
@@ -51,9 +35,9 @@ internal static class ControlJson
             w.WriteStartObject();
             w.WriteString("name", p.Name);
             w.WriteString("unit", p.Unit);
-            BusSender.WriteNumberOrNull(w, "min", p.Min);
-            BusSender.WriteNumberOrNull(w, "max", p.Max);
-            BusSender.WriteNumberOrNull(w, "value", p.Value);
+            LiveJson.NumberOrNull(w, "min", p.Min);
+            LiveJson.NumberOrNull(w, "max", p.Max);
+            LiveJson.NumberOrNull(w, "value", p.Value);
             w.WriteString("description", p.Description);
             w.WriteEndObject();
         }

@@ -117,7 +117,7 @@ public sealed partial class EventBusPublisher
         w.WriteNumber("hostNs", e.HostNs);
         w.WriteString("source", e.Source);
         w.WriteString("message", e.Message);
-        BusSender.WriteNumberOrNull(w, "value", e.Value);
+        LiveJson.NumberOrNull(w, "value", e.Value);
         _sender.Send(ReadOnlySpan<byte>.Empty);
         run.EventsPublished++;
     }
@@ -170,26 +170,15 @@ public sealed partial class EventBusPublisher
             {
                 w.WriteStartObject();
                 w.WriteString("name", u.Name);
-                BusSender.WriteNumberOrNull(w, "centroidXPx", u.CentroidXPx);
-                BusSender.WriteNumberOrNull(w, "centroidYPx", u.CentroidYPx);
+                LiveJson.NumberOrNull(w, "centroidXPx", u.CentroidXPx);
+                LiveJson.NumberOrNull(w, "centroidYPx", u.CentroidYPx);
                 w.WriteStartArray("pixels");
                 foreach (var p in u.Pixels) w.WriteNumberValue(p);
                 w.WriteEndArray();
                 w.WriteEndObject();
             }
             w.WriteEndArray();
-            w.WriteStartArray("groups");
-            foreach (var g in info.Groups)
-            {
-                w.WriteStartObject();
-                w.WriteString("name", g.Name);
-                w.WriteString("role", g.Role);
-                w.WriteStartArray("units");
-                foreach (var i in g.Units) w.WriteNumberValue(i);
-                w.WriteEndArray();
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
+            LiveJson.WriteGroups(w, info.Groups);
             w.WritePropertyName("parameters");
             ControlJson.WriteParameters(w, info.Parameters.List());
             w.WriteStartObject("metadata");
@@ -210,7 +199,7 @@ public sealed partial class EventBusPublisher
         w.WriteString("outcome", r is null ? "detached" : r.Outcome.ToString().ToLowerInvariant());
         if (r?.FaultMessage is { } fault) w.WriteString("faultMessage", fault); else w.WriteNull("faultMessage");
         if (r?.StopReason is { } reason) w.WriteString("stopReason", reason); else w.WriteNull("stopReason");
-        BusSender.WriteNumberOrNull(w, "wallSeconds", r?.WallSeconds ?? double.NaN);
+        LiveJson.NumberOrNull(w, "wallSeconds", r?.WallSeconds ?? double.NaN);
         w.WriteNumber("framesPublished", run.FramesPublished);
         w.WriteNumber("activityPublished", run.ActivityPublished);
         w.WriteNumber("eventsPublished", run.EventsPublished);
