@@ -97,6 +97,29 @@ public static class ReportPlots
         return End(svg);
     }
 
+    /// <summary>Writes learning.svg into <paramref name="directory"/>: response time per trial of a closed-loop run and
+    /// of its control (dots) with a 10-trial running mean each (lines); returns the file's path.</summary>
+    public static string WriteLearning(RunReport closedLoop, RunReport control, double maxTrialS, string directory)
+    {
+        var a = LearningSummary.ResponseTimes(closedLoop.Trials, maxTrialS);
+        var b = LearningSummary.ResponseTimes(control.Trials, maxTrialS);
+        static double[] Running(double[] v, int w) => v.Select((_, i) => v.Skip(Math.Max(0, i - w + 1)).Take(Math.Min(w, i + 1)).Average()).ToArray();
+        string Label(string name, RunReport r) => r.Learning is { } l
+            ? $"{name}: first fifth {l.FirstFifthMeanS * 1000:0.#} ms → last {l.LastFifthMeanS * 1000:0.#} ms ({l.RelativeChange * 100:+0;-0} %, p {l.PValueFaster:0.####})"
+            : name;
+        string svg = LineChart("Response time per trial: closed loop vs control (time-outs count as the longest trial)", "trial", "response time (s)",
+        [
+            new ChartSeries("closed loop", "#9ecae1", a.Select(v => v).ToArray(), Dots: true),
+            new ChartSeries("control", "#fdae6b", b, Dots: true),
+            new ChartSeries(Label("closed loop (10-trial mean)", closedLoop), "#1f77b4", Running(a, 10)),
+            new ChartSeries(Label("control (10-trial mean)", control), "#ff7f0e", Running(b, 10)),
+        ]);
+        Directory.CreateDirectory(directory);
+        string path = Path.Combine(directory, "learning.svg");
+        File.WriteAllText(path, svg);
+        return path;
+    }
+
     /// <summary>One series of <see cref="LineChart"/>: values at x = 1, 2, …; NaN leaves a gap.</summary>
     /// <param name="Name">Legend text.</param>
     /// <param name="Color">SVG colour, e.g. <c>#1f77b4</c>.</param>

@@ -99,6 +99,10 @@ public sealed record RunReport
     public required IReadOnlyList<TapStats> Taps { get; init; }
     /// <summary>The recording replayed, when the run was a replay.</summary>
     public string? Replay { get; init; }
+    /// <summary>Learning curve summary (first vs last fifth of the trials), when the run had at least 5 trials.</summary>
+    public LearningSummary? Learning { get; init; }
+    /// <summary>MEA front end and stimulator counters, on MEA rigs.</summary>
+    public MeaSummary? Mea { get; init; }
 
     /// <summary>JSON options shared by report and event files.</summary>
     public static readonly JsonSerializerOptions Json = new()
@@ -162,6 +166,11 @@ public sealed record RunReport
             Live = live ?? Array.Empty<LiveConsumerReport>(),
             Taps = s.Tap?.Subscriptions.Select(t => t.Snapshot()).ToList() ?? (IReadOnlyList<TapStats>)Array.Empty<TapStats>(),
             Replay = s.Replay?.Path,
+            Learning = LearningSummary.From(trials, s.Experiment.Protocol.MaxTrialS, s.Experiment.Protocol.OpenLoop),
+            Mea = s.Mea is { } mea && s.FrontEnd is { } fe
+                ? new MeaSummary(mea.Layout.Count, mea.SampleRateHz, mea.SamplesPerBlock, fe.Spikes, fe.BlankedSamples,
+                    mea.Stimulator.PulsesRendered, mea.Stimulator.LatePulses, Math.Round(mea.Culture.TimeMs / 1000.0, 3))
+                : null,
         };
     }
 
@@ -233,3 +242,46 @@ public sealed record GcSummary(int Gen0, int Gen1, int Gen2, double PauseMs)
         return new(now.Gen0 - start.Gen0, now.Gen1 - start.Gen1, now.Gen2 - start.Gen2, Math.Round(now.PauseMs - start.PauseMs, 3));
     }
 }
+
+/// <summary>A learning curve in two numbers: mean response time of the first and of the last fifth of the trials
+/// (time-outs count as the longest trial), their relative change and a one-sided Mann–Whitney p-value that the last
+/// fifth is faster.</summary>
+/// <param name="Condition">closed-loop or open-loop (the control).</param>
+/// <param name="Trials">Trials in the run.</param>
+/// <param name="FifthLength">Trials in each fifth.</param>
+/// <param name="TimeoutCountsAsS">What a trial without response counts as, s.</param>
+/// <param name="FirstFifthMeanS">Mean response time of the first fifth, s.</param>
+/// <param name="LastFifthMeanS">Mean response time of the last fifth, s.</param>
+/// <param name="RelativeChange">(last − first) / first: −0.3 is 30 % faster.</param>
+/// <param name="PValueFaster">One-sided Mann–Whitney p that the last fifth is faster than the first.</param>
+public sealed record LearningSummary(string Condition, int Trials, int FifthLength, double TimeoutCountsAsS, double FirstFifthMeanS,
+    double LastFifthMeanS, double RelativeChange, double PValueFaster)
+{
+    /// <summary>Response time per trial, time-outs counted as <paramref name="maxTrialS"/>.</summary>
+    public static double[] ResponseTimes(IReadOnlyList<TrialRecord> trials, double maxTrialS) =>
+        trials.Select(t => t.ResponseTimeS ?? maxTrialS).ToArray();
+
+    /// <summary>The summary of <paramref name="trials"/>, or null for fewer than 5.</summary>
+    public static LearningSummary? From(IReadOnlyList<TrialRecord> trials, double maxTrialS, bool openLoop)
+    {
+        if (trials.Count < 5) return null;
+        var rt = ResponseTimes(trials, maxTrialS);
+        int n = rt.Length / 5;
+        double[] first = rt.Take(n).ToArray(), last = rt.TakeLast(n).ToArray();
+        double a = first.Average(), b = last.Average();
+        return new LearningSummary(openLoop ? "open-loop" : "closed-loop", rt.Length, n, maxTrialS, Math.Round(a, 5), Math.Round(b, 5),
+            Math.Round((b - a) / a, 4), Math.Round(ClosedLoop.FirmwareSim.Culture.LearningStatistics.MannWhitneyLessP(last, first), 6));
+    }
+}
+
+/// <summary>What the MEA front end and stimulator did.</summary>
+/// <param name="Electrodes">Electrodes recorded.</param>
+/// <param name="SampleRateHz">Samples per electrode per second.</param>
+/// <param name="SamplesPerBlock">Samples per electrode per block (frame).</param>
+/// <param name="SpikesDetected">Threshold crossings counted, all electrodes.</param>
+/// <param name="BlankedSamples">Samples (per electrode) blanked after stimuli.</param>
+/// <param name="PulsesRendered">Electrode pulses written to the AO stream.</param>
+/// <param name="LatePulses">Pulses that started later than commanded.</param>
+/// <param name="CultureSeconds">Culture time simulated (simulated rigs), s.</param>
+public sealed record MeaSummary(int Electrodes, double SampleRateHz, int SamplesPerBlock, long SpikesDetected, long BlankedSamples,
+    long PulsesRendered, long LatePulses, double CultureSeconds);

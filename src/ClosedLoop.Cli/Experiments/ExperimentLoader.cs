@@ -53,7 +53,31 @@ public static class ExperimentLoader
         {
             x.Name = root.String("name");
             x.Description = root.OptionalString("description");
-            x.Rois = root.String("rois");
+            if (root.Section("frontEnd") is { } fe)
+            {
+                var f = new ClosedLoop.Control.Mea.MeaFrontEndSettings { SettingPath = "frontEnd" };
+                string kind = fe.String("kind");
+                if (kind != "mea") throw new SettingException("frontEnd.kind", kind, "'mea' (imaging experiments have no frontEnd section: they name their 'rois')");
+                if (fe.Has("bandpassHz"))
+                {
+                    var band = fe.DoubleList("bandpassHz");
+                    if (band.Count != 2) throw new SettingException("frontEnd.bandpassHz", $"{band.Count} values", "two values: [low, high] in Hz");
+                    f.LowCutHz = band[0];
+                    f.HighCutHz = band[1];
+                }
+                f.ThresholdSigma = fe.Double("thresholdSigma", f.ThresholdSigma);
+                f.NoiseWindowS = fe.Double("noiseWindowS", f.NoiseWindowS);
+                f.NoiseUpdateWeight = fe.Double("noiseUpdateWeight", f.NoiseUpdateWeight);
+                f.RefractoryMs = fe.Double("refractoryMs", f.RefractoryMs);
+                f.BlankMs = fe.Double("blankMs", f.BlankMs);
+                f.RateTauS = fe.Double("rateTauS", f.RateTauS);
+                fe.RejectUnknownKeys();
+                f.Validate();
+                x.FrontEnd = f;
+                x.Rois = root.OptionalString("rois", "") ?? "";
+                if (x.Rois.Length > 0) throw new SettingException("rois", x.Rois, "absent in an MEA experiment (frontEnd: mea): its units are the array's electrodes");
+            }
+            else x.Rois = root.String("rois");
             x.DurationS = root.Double("durationS", 0);
             Check.InRange("durationS", x.DurationS, 0, 7 * 86_400);
 
@@ -61,7 +85,7 @@ public static class ExperimentLoader
             foreach (var key in groups.Keys)
             {
                 var members = groups.StringList(key);
-                if (members.Count == 0) throw new SettingException($"groups.{key}", "[]", "at least one ROI name or index");
+                if (members.Count == 0) throw new SettingException($"groups.{key}", "[]", x.FrontEnd is null ? "at least one ROI name or index" : "at least one electrode name");
                 x.Groups.Add(new(key, members));
             }
             groups.RejectUnknownKeys();
@@ -115,8 +139,24 @@ public static class ExperimentLoader
             foreach (var (name, s) in root.SectionMap("detectors"))
             {
                 string kind = s.String("kind");
+                if (kind == "responseWindow")
+                {
+                    var rw = new ClosedLoop.Control.Mea.ResponseWindowDetectorSettings { Name = name, SettingPath = s.Path, Group = s.String("group") };
+                    if (s.Has("windowMs"))
+                    {
+                        var window = s.DoubleList("windowMs");
+                        if (window.Count != 2) throw new SettingException($"{s.Path}.windowMs", $"{window.Count} values", "two values: [start, end] in ms after each stimulus");
+                        rw.WindowStartMs = window[0];
+                        rw.WindowEndMs = window[1];
+                    }
+                    rw.MinSpikes = s.Int("minSpikes", rw.MinSpikes);
+                    s.RejectUnknownKeys();
+                    rw.Validate();
+                    x.ResponseDetectors.Add(rw);
+                    continue;
+                }
                 if (kind != "groupActivity")
-                    throw new SettingException($"{s.Path}.kind", kind, "'groupActivity' (more detector kinds come with the protocol engine)");
+                    throw new SettingException($"{s.Path}.kind", kind, "'groupActivity' or 'responseWindow'");
                 var det = new GroupActivityDetectorSettings
                 {
                     Name = name,
@@ -132,7 +172,7 @@ public static class ExperimentLoader
                 x.Detectors.Add(det);
             }
             root.RequiredSection("detectors").RejectUnknownKeys();
-            if (x.Detectors.Count == 0) throw new SettingException("detectors", "(none)", "at least one detector");
+            if (x.Detectors.Count + x.ResponseDetectors.Count == 0) throw new SettingException("detectors", "(none)", "at least one detector");
 
             var p = root.RequiredSection("protocol");
             string protocolKind = p.String("kind");
@@ -156,12 +196,25 @@ public static class ExperimentLoader
             proto.PauseS = p.Double("pauseS", proto.PauseS);
             proto.MaxTrialS = p.Double("maxTrialS", proto.MaxTrialS);
             proto.Trials = p.Int("trials", proto.Trials);
+            proto.WarmUpS = p.Double("warmUpS", proto.WarmUpS);
+            if (p.Has("control"))
+            {
+                string control = p.String("control");
+                proto.OpenLoop = control switch
+                {
+                    "closed-loop" => false,
+                    "open-loop" => true,
+                    _ => throw new SettingException("protocol.control", control, "'closed-loop' (stimulation stops at the response) or 'open-loop' (the control: stimulation runs the whole trial whatever the response)"),
+                };
+            }
             if (p.Section("pulse") is { } pulse)
             {
                 proto.PowerMw = pulse.Double("powerMw", proto.PowerMw);
                 proto.PulseWidthMs = pulse.Double("widthMs", proto.PulseWidthMs);
                 proto.PulseCount = pulse.Int("count", proto.PulseCount);
                 proto.PulseRateHz = pulse.Double("rateHz", proto.PulseRateHz);
+                proto.AmplitudeUa = pulse.Double("amplitudeUa", proto.AmplitudeUa);
+                proto.PhaseUs = pulse.Double("phaseUs", proto.PhaseUs);
                 pulse.RejectUnknownKeys();
             }
             p.RejectUnknownKeys();
