@@ -1,0 +1,106 @@
+using ClosedLoop.Cli;
+using ClosedLoop.Cli.Experiments;
+using ClosedLoop.Core;
+using ClosedLoop.Hardware;
+
+namespace ClosedLoop.IntegrationTests;
+
+public class MeaRunTests
+{
+    private static string MeaExperiment(Harness h, Func<string, string> edit, string name = "experiment.yaml")
+    {
+        using var s = typeof(ExperimentLoader).Assembly.GetManifestResourceStream("experiments/mea-stimulus-avoidance.yaml")!;
+        string path = Path.Combine(h.Folder, name);
+        File.WriteAllText(path, edit(new StreamReader(s).ReadToEnd()));
+        return path;
+    }
+
+    [Fact]
+    public void Run_MeaExperimentNamingAnUnknownElectrode_RefusedNamingTheEntryAndLine()
+    {
+        using var h = new Harness();
+        string experiment = MeaExperiment(h, t => t.Replace("output: [\"34\", \"43\", \"44\"]", "output: [\"34\", \"43\", \"88\"]"));
+        var (code, report) = h.Run("builtin:sim-mea", experiment);
+
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Null(report);
+        Assert.Matches(@"experiment\.yaml:\d+: groups\.output\[2\] = '88'", h.Output);
+        Assert.Contains("12 … 87", h.Output);
+        Assert.False(Directory.Exists(h.RunFolder));
+    }
+
+    [Fact]
+    public void Run_MeaPulseBeyondTheChargeLimit_RefusedBeforeAnythingIsStimulated()
+    {
+        using var h = new Harness();
+        string experiment = MeaExperiment(h, t => t.Replace("amplitudeUa: 15 ", "amplitudeUa: 30 ").Replace("phaseUs: 200 ", "phaseUs: 300 "));
+        var (code, report) = h.Run("builtin:sim-mea", experiment);
+
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Null(report);
+        Assert.Contains("protocol.pulse.amplitudeUa", h.Output);
+        Assert.Contains("maxChargePerPhaseNc", h.Output);
+        Assert.False(Directory.Exists(h.RunFolder));
+    }
+
+    [Fact]
+    public void Run_ImagingExperimentOnTheMeaRig_RefusedNamingWhatIsMissing()
+    {
+        using var h = new Harness();
+        var (code, _) = h.Run("builtin:sim-mea", ExperimentLoader.DefaultExperiment);
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("frontEnd", h.Output);
+        Assert.Contains("MEA rig", h.Output);
+    }
+
+    [Fact]
+    public void Validate_ShippedMeaProfileAndExperiments_AreValid()
+    {
+        using var h = new Harness();
+        Assert.Equal(ExitCodes.Ok, ValidateCommand.Execute("builtin:sim-mea", "builtin:mea-stimulus-avoidance", false, h.Console));
+        Assert.Equal(ExitCodes.Ok, ValidateCommand.Execute("builtin:sim-mea", "builtin:mea-stimulus-avoidance-control", false, h.Console));
+    }
+
+    [Fact]
+    public void Profile_UnknownMeaKey_RefusedNamingKeyAndLine()
+    {
+        string text = HardwareProfileLoader.ReadBuiltin("sim-mea")!.Replace("blockMs: 1 ", "blokMs: 1 ");
+        var ex = Assert.Throws<SettingException>(() => HardwareProfileLoader.Parse(text, "mea.yaml"));
+        Assert.Contains("blokMs", ex.Message);
+        Assert.Contains("mea.yaml:", ex.Message);
+    }
+
+    [Fact]
+    public void DryRun_ClosedLoopAgainstControl_StopsStimulationAtTheResponse_AndMeasuresLatency()
+    {
+        using var h = new Harness();
+        string closedLoop = MeaExperiment(h, t => t.Replace("trials: 200", "trials: 40"), "closed.yaml");
+        RunReport? cl = null, control = null;
+        Assert.Equal(ExitCodes.Ok, RunCommand.Execute(new RunOptions("builtin:sim-mea", closedLoop, null, SimulationPacing.Fast, Path.Combine(h.Folder, "cl"), Quiet: true),
+            h.Console, CancellationToken.None, r => cl = r));
+        Assert.Equal(ExitCodes.Ok, RunCommand.Execute(new RunOptions("builtin:sim-mea", closedLoop, null, SimulationPacing.Fast, Path.Combine(h.Folder, "control"), Quiet: true, ForceOpenLoop: true),
+            h.Console, CancellationToken.None, r => control = r));
+
+        Assert.NotNull(cl);
+        Assert.NotNull(control);
+        Assert.Equal(40, cl!.Trials.Count);
+        Assert.Equal(40, control!.Trials.Count);
+        Assert.Equal("closed-loop", cl.Learning!.Condition);
+        Assert.Equal("open-loop", control.Learning!.Condition);
+        // Closed loop: stimulation stops at the response; control: 1 s at 100 Hz whatever happens.
+        Assert.True(cl.Trials.Average(t => t.Stimuli) < 20, $"closed loop: {cl.Trials.Average(t => t.Stimuli)} stimuli per trial");
+        Assert.All(control.Trials, t => Assert.InRange(t.Stimuli, 99, 101));
+        Assert.True(cl.Trials.Count(t => !t.TimedOut) >= 30, "the output electrodes respond in most trials");
+        // The front end saw spikes and blanked every pulse; every electrode pulse reached the AO stream on time.
+        Assert.True(cl.Mea!.SpikesDetected > 100);
+        Assert.True(cl.Mea.BlankedSamples >= cl.Stimulation.Delivered * 75);
+        Assert.Equal(cl.Stimulation.Delivered * 4, cl.Mea.PulsesRendered);
+        Assert.Equal(0, cl.Mea.LatePulses);
+        Assert.Equal(0, cl.Stimulation.Refused);
+        // Latency from block complete to decision is measured (no timing assertion).
+        Assert.Contains(cl.Latency, l => l.Name.StartsWith("end-to-end", StringComparison.Ordinal) && l.Count > 1000);
+        Assert.True(File.Exists(Path.Combine(h.Folder, "cl", "latency.svg")));
+        string learning = ReportPlots.WriteLearning(cl, control, 1, h.Folder);
+        Assert.Contains("closed loop", File.ReadAllText(learning));
+    }
+}
