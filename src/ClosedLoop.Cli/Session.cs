@@ -233,13 +233,14 @@ public sealed class Session : IDisposable
 
         if (Experiment.ResponseDetectors.Count > 0)
             throw Experiment.Locate(new SettingException($"{Experiment.ResponseDetectors[0].SettingPath}.kind", "responseWindow", "'groupActivity' on an imaging rig (responseWindow counts spikes of an MEA front end)"));
-        var detectors = new List<GroupActivityDetector>();
+        var detectors = new List<IPatternDetector>();
         foreach (var ds in Experiment.Detectors)
         {
             Experiment.Group(ds.Group, $"{ds.SettingPath}.group");
             try { detectors.Add(new GroupActivityDetector(ds, groups[ds.Group])); }
             catch (SettingException ex) { throw Experiment.Locate(ex); }
         }
+        AddGeneralDetectors(detectors, groups);
         Detectors = detectors;
 
         foreach (var sp in Profile.Stimulators)
@@ -275,7 +276,7 @@ public sealed class Session : IDisposable
         stages.Add(Protocol);
 
         Protocol.RegisterParameters(Parameters);
-        foreach (var det in detectors) det.RegisterParameters(Parameters);
+        foreach (var det in detectors.OfType<GroupActivityDetector>()) det.RegisterParameters(Parameters);
         Parameters.LogTo(Events);
         Live = new LiveRunInfo(Context, Profile.SourcePath, Experiment.SourcePath, WidthPx, HeightPx,
             Enumerable.Range(0, Rois.Count).Select(i => new LiveUnit(Rois[i].Name, Rois[i].PixelIndices.ToArray(), Rois[i].CentroidXPx, Rois[i].CentroidYPx)).ToList(),
@@ -293,6 +294,23 @@ public sealed class Session : IDisposable
             Interlock.StopWatchdog();
             Interlock.AllOff("end of run: all stimulators off");
         });
+    }
+
+    /// <summary>Template-match and sequence detectors, the same on either front end.</summary>
+    private void AddGeneralDetectors(List<IPatternDetector> detectors, Dictionary<string, int[]> groups)
+    {
+        foreach (var ds in Experiment.TemplateDetectors)
+        {
+            Experiment.Group(ds.Group, $"{ds.SettingPath}.group");
+            try { detectors.Add(new TemplateMatchDetector(ds, groups[ds.Group])); }
+            catch (SettingException ex) { throw Experiment.Locate(ex); }
+        }
+        foreach (var ds in Experiment.SequenceDetectors)
+        {
+            for (int i = 0; i < ds.Steps.Count; i++) Experiment.Group(ds.Steps[i], $"{ds.SettingPath}.steps[{i}]");
+            try { detectors.Add(new SequenceDetector(ds, ds.Steps.Select(g => groups[g]).ToArray())); }
+            catch (SettingException ex) { throw Experiment.Locate(ex); }
+        }
     }
 
     /// <summary>The MEA path: electrode blocks from the array's AI task → front end (band-pass, threshold spikes,
@@ -350,6 +368,7 @@ public sealed class Session : IDisposable
             try { detectors.Add(new ClosedLoop.Control.Mea.ResponseWindowDetector(ds, groups[ds.Group], () => Interlock.LastDeliveryNs)); }
             catch (SettingException ex) { throw Experiment.Locate(ex); }
         }
+        AddGeneralDetectors(detectors, groups);
         Detectors = detectors;
 
         var ps = Experiment.Protocol;

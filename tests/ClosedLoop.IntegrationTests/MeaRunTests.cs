@@ -54,6 +54,28 @@ public class MeaRunTests
     }
 
     [Fact]
+    public void Run_SequenceDetectorNamingAnUnknownGroup_RefusedNamingTheStep()
+    {
+        using var h = new Harness();
+        string experiment = MeaExperiment(h, t => t.Replace("detectors:\n", "detectors:\n  chain:\n    kind: sequence\n    steps: [input, outptu]\n    threshold: 1\n"));
+        var (code, _) = h.Run("builtin:sim-mea", experiment);
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Matches(@"experiment\.yaml:\d+: detectors\.chain\.steps\[1\] = 'outptu'", h.Output);
+        Assert.Contains("one of the groups: input, output", h.Output);
+    }
+
+    [Fact]
+    public void Validate_MeaExperimentWithTemplateAndSequenceDetectors_IsValid()
+    {
+        using var h = new Harness();
+        string experiment = MeaExperiment(h, t => t.Replace("detectors:\n",
+            "detectors:\n  chain:\n    kind: sequence\n    steps: [input, output]\n    threshold: 1\n    maxIntervalS: 0.02\n" +
+            "  outputPattern:\n    kind: template\n    group: output\n    template: [1, 0, 1]\n    signal: rate\n    minSimilarity: 0.8\n"));
+        Assert.Equal(ExitCodes.Ok, ValidateCommand.Execute("builtin:sim-mea", experiment, false, h.Console));
+        Assert.Contains("3 detector(s)", h.Output);
+    }
+
+    [Fact]
     public void Validate_ShippedMeaProfileAndExperiments_AreValid()
     {
         using var h = new Harness();

@@ -155,8 +155,33 @@ public static class ExperimentLoader
                     x.ResponseDetectors.Add(rw);
                     continue;
                 }
+                if (kind == "template")
+                {
+                    var tm = new TemplateMatchDetectorSettings { Name = name, SettingPath = s.Path, Group = s.String("group"), Template = s.DoubleList("template") };
+                    tm.Signal = s.Enum("signal", tm.Signal);
+                    tm.MinSimilarity = s.Double("minSimilarity", tm.MinSimilarity);
+                    tm.MinNorm = s.Double("minNorm", tm.MinNorm);
+                    tm.RefractoryS = s.Double("refractoryS", tm.RefractoryS);
+                    s.RejectUnknownKeys();
+                    tm.Validate();
+                    x.TemplateDetectors.Add(tm);
+                    continue;
+                }
+                if (kind == "sequence")
+                {
+                    var sq = new SequenceDetectorSettings { Name = name, SettingPath = s.Path, Steps = s.StringList("steps") };
+                    sq.Signal = s.Enum("signal", sq.Signal);
+                    sq.Threshold = s.Double("threshold", sq.Threshold);
+                    sq.MinActive = s.Int("minActive", sq.MinActive);
+                    sq.MaxIntervalS = s.Double("maxIntervalS", sq.MaxIntervalS);
+                    sq.RefractoryS = s.Double("refractoryS", sq.RefractoryS);
+                    s.RejectUnknownKeys();
+                    sq.Validate();
+                    x.SequenceDetectors.Add(sq);
+                    continue;
+                }
                 if (kind != "groupActivity")
-                    throw new SettingException($"{s.Path}.kind", kind, "'groupActivity' or 'responseWindow'");
+                    throw new SettingException($"{s.Path}.kind", kind, "one of 'groupActivity' (co-activation of a group), 'responseWindow', 'template', 'sequence'");
                 var det = new GroupActivityDetectorSettings
                 {
                     Name = name,
@@ -172,7 +197,9 @@ public static class ExperimentLoader
                 x.Detectors.Add(det);
             }
             root.RequiredSection("detectors").RejectUnknownKeys();
-            if (x.Detectors.Count + x.ResponseDetectors.Count == 0) throw new SettingException("detectors", "(none)", "at least one detector");
+            if (x.DetectorNames.Count() != x.DetectorNames.Distinct().Count())
+                throw new SettingException("detectors", string.Join(", ", x.DetectorNames), "distinct names");
+            if (!x.DetectorNames.Any()) throw new SettingException("detectors", "(none)", "at least one detector");
 
             var p = root.RequiredSection("protocol");
             string protocolKind = p.String("kind");
