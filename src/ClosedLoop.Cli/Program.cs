@@ -98,7 +98,9 @@ run.SetAction(parse =>
     int controlCode = RunCommand.Execute(options with { OutputDirectory = Path.Combine(firstDir, "control"), ForceOpenLoop = true, RunId = first.RunId + "-control" },
         AnsiConsole.Console, cancel.Token, r => control = r);
     if (control is null) return controlCode;
-    string learning = ReportPlots.WriteLearning(first, control, first.Learning?.TimeoutCountsAsS ?? 1, firstDir);
+    string learning = first.Pong is not null && control.Pong is not null
+        ? ReportPlots.WriteRallies(first, control, firstDir)
+        : ReportPlots.WriteLearning(first, control, first.Learning?.TimeoutCountsAsS ?? 1, firstDir);
     ReportPrinter.PrintLearning(first, control, AnsiConsole.Console);
     AnsiConsole.MarkupLine($"Learning curves: [blue]{Markup.Escape(Path.GetFullPath(learning))}[/]");
     return controlCode;

@@ -17,7 +17,16 @@ public static class ReportPlots
     public static IReadOnlyList<string> Write(RunReport report, double maxTrialS, string directory)
     {
         var written = new List<string>();
-        if (report.Trials.Count > 0)
+        if (report.Pong is { } pong)
+        {
+            var rallies = pong.Rallies.Select(v => (double)v).ToArray();
+            string path = Path.Combine(directory, "rallies.svg");
+            File.WriteAllText(path, LineChart($"Pong ({pong.Condition}): rally length per game", "game", "rally length (hits)",
+                [new ChartSeries("rally", "#1f77b4", rallies, Dots: true),
+                 new ChartSeries("10-game mean", "#1f77b4", rallies.Select((_, i) => rallies.Skip(Math.Max(0, i - 9)).Take(Math.Min(10, i + 1)).Average()).ToArray())]));
+            written.Add(path);
+        }
+        else if (report.Trials.Count > 0)
         {
             string path = Path.Combine(directory, "trials.svg");
             File.WriteAllText(path, Trials(report, maxTrialS));
@@ -116,6 +125,26 @@ public static class ReportPlots
         ]);
         Directory.CreateDirectory(directory);
         string path = Path.Combine(directory, "learning.svg");
+        File.WriteAllText(path, svg);
+        return path;
+    }
+
+    /// <summary>Writes rallies.svg into <paramref name="directory"/>: rally length per game of a pong run and of its
+    /// control (dots) with a 10-game running mean each; returns the file's path.</summary>
+    public static string WriteRallies(RunReport closedLoop, RunReport control, string directory)
+    {
+        double[] a = closedLoop.Pong!.Rallies.Select(v => (double)v).ToArray(), b = control.Pong!.Rallies.Select(v => (double)v).ToArray();
+        static double[] Running(double[] v, int w) => v.Select((_, i) => v.Skip(Math.Max(0, i - w + 1)).Take(Math.Min(w, i + 1)).Average()).ToArray();
+        string svg = LineChart($"Pong: rally length per game, closed loop (mean {closedLoop.Pong.MeanRally:0.##}) vs control (mean {control.Pong.MeanRally:0.##}), p = {PongSummary.LongerP(closedLoop.Pong, control.Pong):0.####}",
+            "game", "rally length (hits)",
+        [
+            new ChartSeries("closed loop", "#9ecae1", a, Dots: true),
+            new ChartSeries("control", "#fdae6b", b, Dots: true),
+            new ChartSeries("closed loop (10-game mean)", "#1f77b4", Running(a, 10)),
+            new ChartSeries("control (10-game mean)", "#ff7f0e", Running(b, 10)),
+        ]);
+        Directory.CreateDirectory(directory);
+        string path = Path.Combine(directory, "rallies.svg");
         File.WriteAllText(path, svg);
         return path;
     }

@@ -94,8 +94,11 @@ public sealed class Session : IDisposable
     /// <summary>Per-frame activity the stages share.</summary>
     public PopulationActivity Activity { get; private set; } = null!;
 
-    /// <summary>The protocol stage.</summary>
-    public StimulusAvoidanceProtocol Protocol { get; private set; } = null!;
+    /// <summary>The protocol stage (stimulus avoidance or pong).</summary>
+    public ClosedLoop.Control.Mea.IProtocolStage Protocol { get; private set; } = null!;
+
+    /// <summary>The pong protocol, when the experiment plays pong.</summary>
+    public ClosedLoop.Control.Mea.PongProtocol? Pong { get; private set; }
 
     /// <summary>The detectors.</summary>
     public IReadOnlyList<IPatternDetector> Detectors { get; private set; } = Array.Empty<IPatternDetector>();
@@ -142,7 +145,12 @@ public sealed class Session : IDisposable
         var profile = HardwareProfileLoader.Load(options.Profile);
         var warnings = ProfileChecks.Wiring(profile).Where(p => p.Severity == ProblemSeverity.Warning).ToList();
         var experiment = ExperimentLoader.Load(options.Experiment);
-        if (options.ForceOpenLoop && !experiment.Protocol.OpenLoop)
+        if (options.ForceOpenLoop && experiment.Pong is { OpenLoop: false } pongSettings)
+        {
+            pongSettings.OpenLoop = true;
+            experiment.Name += "-control";
+        }
+        else if (options.ForceOpenLoop && experiment.Pong is null && !experiment.Protocol.OpenLoop)
         {
             experiment.Protocol.OpenLoop = true;
             experiment.Name += "-control";
@@ -372,6 +380,28 @@ public sealed class Session : IDisposable
         Detectors = detectors;
 
         var ps = Experiment.Protocol;
+        string stimulatedGroup = ps.Targets;
+        if (Experiment.Pong is { } pong)
+        {
+            int[] G(string name, string setting) => groups.TryGetValue(name, out var g) ? g : throw Experiment.Locate(new SettingException(setting, name, $"one of the groups: {string.Join(", ", groups.Keys)}"));
+            try
+            {
+                var channel = Interlock.Channels.Count == 0
+                    ? throw new SettingException("protocol.stimulator", pong.Stimulator, $"a stimulator of the hardware profile {Profile.SourcePath} (it has none)")
+                    : Interlock.Find(pong.Stimulator, "protocol.stimulator");
+                Pong = new ClosedLoop.Control.Mea.PongProtocol(pong, G(pong.Sensory, "protocol.sensory"), G(pong.MotorUp, "protocol.motorUp"), G(pong.MotorDown, "protocol.motorDown"),
+                    Activity, Interlock, channel);
+            }
+            catch (SettingException ex) { throw Experiment.Locate(ex); }
+            Protocol = Pong;
+            stimulatedGroup = pong.Sensory;
+        }
+        else WireAvoidance(ps, detectors, groups);
+        WireMeaStages(detectors, groups, stimulatedGroup, channels, samples, layout);
+    }
+
+    private void WireAvoidance(StimulusAvoidanceSettings ps, List<IPatternDetector> detectors, Dictionary<string, int[]> groups)
+    {
         var detector = detectors.FirstOrDefault(x => x.Name == ps.Detector)
             ?? throw Experiment.Locate(new SettingException("protocol.detector", ps.Detector, $"one of the detectors: {string.Join(", ", detectors.Select(x => x.Name))}"));
         var targetIdx = groups.TryGetValue(ps.Targets, out var t) ? t : throw Experiment.Locate(new SettingException("protocol.targets", ps.Targets, $"one of the groups: {string.Join(", ", groups.Keys)}"));
@@ -385,15 +415,19 @@ public sealed class Session : IDisposable
             Protocol = new StimulusAvoidanceProtocol(ps, detector, new StimulationTargets(ps.Targets, targetIdx), Interlock, channel);
         }
         catch (SettingException ex) { throw Experiment.Locate(ex); }
+    }
 
-        FrontEnd = new ClosedLoop.Control.Mea.MeaFrontEndStage(Experiment.FrontEnd, channels, samples, Mea.SampleRateHz, Mea.MicrovoltsPerCode, Activity, () => Interlock.LastDeliveryNs);
+    private void WireMeaStages(List<IPatternDetector> detectors, Dictionary<string, int[]> groups, string stimulatedGroup, int channels, int samples, ClosedLoop.FirmwareSim.Culture.MeaLayout layout)
+    {
+        var mea = Mea!;
+        FrontEnd = new ClosedLoop.Control.Mea.MeaFrontEndStage(Experiment.FrontEnd!, channels, samples, mea.SampleRateHz, mea.MicrovoltsPerCode, Activity, () => Interlock.LastDeliveryNs);
         var stages = new List<IFastStage> { FrontEnd, new DetectorStage(detectors, Activity), Protocol };
         Protocol.RegisterParameters(Parameters);
         foreach (var det in detectors.OfType<GroupActivityDetector>()) det.RegisterParameters(Parameters);
         Parameters.LogTo(Events);
         Live = new LiveRunInfo(Context, Profile.SourcePath, Experiment.SourcePath, WidthPx, HeightPx,
             layout.Electrodes.Select(e => new LiveUnit(e.Name, Rois[e.Index].PixelIndices.ToArray(), e.Index, samples / 2.0)).ToList(),
-            groups.Select(g => new LiveGroup(g.Key, g.Value, g.Key == ps.Targets ? "stimulated" : Experiment.Watches(g.Key) ? "detected" : "group")).ToList(),
+            groups.Select(g => new LiveGroup(g.Key, g.Value, g.Key == stimulatedGroup ? "stimulated" : Experiment.Watches(g.Key) ? "detected" : "group")).ToList(),
             Parameters, LiveStatusNow, RunMetadata());
         if (_consumers.Count > 0)
         {

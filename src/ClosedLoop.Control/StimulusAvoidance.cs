@@ -103,7 +103,7 @@ public sealed record TrialRecord(int Index, double StartS, double EndS, int Stim
 /// the protocol behaves the same in real time and in an as-fast-as-possible dry run. It decides on every frame; the
 /// decision ("stimulate now" or not) is the last stage of the fast loop.
 /// </summary>
-public sealed class StimulusAvoidanceProtocol : IFastStage
+public sealed class StimulusAvoidanceProtocol : ClosedLoop.Control.Mea.IProtocolStage
 {
     private enum State { Idle, Stimulating, Pausing, Done }
 

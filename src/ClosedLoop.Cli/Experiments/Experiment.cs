@@ -70,8 +70,11 @@ public sealed class Experiment
     public bool Watches(string group) => Detectors.Any(d => d.Group == group) || ResponseDetectors.Any(d => d.Group == group)
         || TemplateDetectors.Any(d => d.Group == group) || SequenceDetectors.Any(d => d.Steps.Contains(group));
 
-    /// <summary>The protocol.</summary>
+    /// <summary>The protocol (stimulus avoidance; unused defaults when the protocol is <see cref="Pong"/>).</summary>
     public StimulusAvoidanceSettings Protocol { get; set; } = new();
+
+    /// <summary>The pong protocol (<c>protocol.kind: pong</c>), or null.</summary>
+    public ClosedLoop.Control.Mea.PongSettings? Pong { get; set; }
 
     /// <summary>Queue sizes between stages.</summary>
     public PipelineSettings Pipeline { get; set; } = new();

@@ -135,7 +135,7 @@ public static class ExperimentLoader
                 x.Spikes = o;
             }
 
-            root.RequiredSection("detectors");
+            bool hasDetectors = root.Section("detectors") is not null;
             foreach (var (name, s) in root.SectionMap("detectors"))
             {
                 string kind = s.String("kind");
@@ -196,58 +196,19 @@ public static class ExperimentLoader
                 det.Validate();
                 x.Detectors.Add(det);
             }
-            root.RequiredSection("detectors").RejectUnknownKeys();
+            root.Section("detectors")?.RejectUnknownKeys();
             if (x.DetectorNames.Count() != x.DetectorNames.Distinct().Count())
                 throw new SettingException("detectors", string.Join(", ", x.DetectorNames), "distinct names");
-            if (!x.DetectorNames.Any()) throw new SettingException("detectors", "(none)", "at least one detector");
+            bool pong = root.Section("protocol") is { } pk && pk.OptionalString("kind") == "pong";
+            if (!x.DetectorNames.Any() && !pong) throw new SettingException("detectors", hasDetectors ? "(none)" : null, "at least one detector");
 
             var p = root.RequiredSection("protocol");
             string protocolKind = p.String("kind");
-            if (protocolKind != "stimulusAvoidance")
-                throw new SettingException("protocol.kind", protocolKind, "'stimulusAvoidance' (Bakkum and pong protocols come with the protocol engine)");
-            var proto = new StimulusAvoidanceSettings
-            {
-                SettingPath = "protocol",
-                Stimulator = p.String("stimulator"),
-                Targets = p.String("targets"),
-                Detector = p.String("detector"),
-            };
-            proto.StimulusRateHz = p.Double("stimulusRateHz", proto.StimulusRateHz);
-            if (p.Has("responseWindowS"))
-            {
-                var window = p.DoubleList("responseWindowS");
-                if (window.Count != 2) throw new SettingException("protocol.responseWindowS", $"{window.Count} values", "two values: [start, end] in s after each stimulus");
-                proto.ResponseWindowStartS = window[0];
-                proto.ResponseWindowEndS = window[1];
-            }
-            proto.PauseS = p.Double("pauseS", proto.PauseS);
-            proto.MaxTrialS = p.Double("maxTrialS", proto.MaxTrialS);
-            proto.Trials = p.Int("trials", proto.Trials);
-            proto.WarmUpS = p.Double("warmUpS", proto.WarmUpS);
-            if (p.Has("control"))
-            {
-                string control = p.String("control");
-                proto.OpenLoop = control switch
-                {
-                    "closed-loop" => false,
-                    "open-loop" => true,
-                    _ => throw new SettingException("protocol.control", control, "'closed-loop' (stimulation stops at the response) or 'open-loop' (the control: stimulation runs the whole trial whatever the response)"),
-                };
-            }
-            if (p.Section("pulse") is { } pulse)
-            {
-                proto.PowerMw = pulse.Double("powerMw", proto.PowerMw);
-                proto.PulseWidthMs = pulse.Double("widthMs", proto.PulseWidthMs);
-                proto.PulseCount = pulse.Int("count", proto.PulseCount);
-                proto.PulseRateHz = pulse.Double("rateHz", proto.PulseRateHz);
-                proto.AmplitudeUa = pulse.Double("amplitudeUa", proto.AmplitudeUa);
-                proto.PhaseUs = pulse.Double("phaseUs", proto.PhaseUs);
-                pulse.RejectUnknownKeys();
-            }
-            p.RejectUnknownKeys();
-            proto.Validate();
-            x.Protocol = proto;
-            if (x.Protocol.Trials == 0 && x.DurationS == 0)
+            if (protocolKind == "pong") x.Pong = ReadPong(p);
+            else if (protocolKind != "stimulusAvoidance")
+                throw new SettingException("protocol.kind", protocolKind, "'stimulusAvoidance' or 'pong' (Bakkum protocols come with the protocol engine)");
+            if (x.Pong is null) ReadStimulusAvoidance(p, x);
+            if (x.Pong is null && x.Protocol.Trials == 0 && x.DurationS == 0)
                 throw new SettingException("durationS", 0, "> 0 when protocol.trials is 0 (otherwise the run would never end by itself)");
 
             if (root.Section("pipeline") is { } pl)
@@ -269,5 +230,108 @@ public static class ExperimentLoader
             throw ex.Location is null ? file.Locate(ex) : ex;
         }
         return x;
+    }
+
+    private static void ReadStimulusAvoidance(YamlSection p, Experiment x)
+    {
+        var proto = new StimulusAvoidanceSettings
+        {
+            SettingPath = "protocol",
+            Stimulator = p.String("stimulator"),
+            Targets = p.String("targets"),
+            Detector = p.String("detector"),
+        };
+        proto.StimulusRateHz = p.Double("stimulusRateHz", proto.StimulusRateHz);
+        if (p.Has("responseWindowS"))
+        {
+            var window = p.DoubleList("responseWindowS");
+            if (window.Count != 2) throw new SettingException("protocol.responseWindowS", $"{window.Count} values", "two values: [start, end] in s after each stimulus");
+            proto.ResponseWindowStartS = window[0];
+            proto.ResponseWindowEndS = window[1];
+        }
+        proto.PauseS = p.Double("pauseS", proto.PauseS);
+        proto.MaxTrialS = p.Double("maxTrialS", proto.MaxTrialS);
+        proto.Trials = p.Int("trials", proto.Trials);
+        proto.WarmUpS = p.Double("warmUpS", proto.WarmUpS);
+        if (p.Has("control"))
+        {
+            string control = p.String("control");
+            proto.OpenLoop = control switch
+            {
+                "closed-loop" => false,
+                "open-loop" => true,
+                _ => throw new SettingException("protocol.control", control, "'closed-loop' (stimulation stops at the response) or 'open-loop' (the control: stimulation runs the whole trial whatever the response)"),
+            };
+        }
+        if (p.Section("pulse") is { } pulse)
+        {
+            proto.PowerMw = pulse.Double("powerMw", proto.PowerMw);
+            proto.PulseWidthMs = pulse.Double("widthMs", proto.PulseWidthMs);
+            proto.PulseCount = pulse.Int("count", proto.PulseCount);
+            proto.PulseRateHz = pulse.Double("rateHz", proto.PulseRateHz);
+            proto.AmplitudeUa = pulse.Double("amplitudeUa", proto.AmplitudeUa);
+            proto.PhaseUs = pulse.Double("phaseUs", proto.PhaseUs);
+            pulse.RejectUnknownKeys();
+        }
+        p.RejectUnknownKeys();
+        proto.Validate();
+        x.Protocol = proto;
+    }
+
+    private static ClosedLoop.Control.Mea.PongSettings ReadPong(YamlSection p)
+    {
+        var g = new ClosedLoop.Control.Mea.PongSettings
+        {
+            SettingPath = "protocol",
+            Stimulator = p.String("stimulator"),
+            Sensory = p.String("sensory"),
+            MotorUp = p.String("motorUp"),
+            MotorDown = p.String("motorDown"),
+        };
+        if (p.Has("control"))
+        {
+            string control = p.String("control");
+            g.OpenLoop = control switch
+            {
+                "closed-loop" => false,
+                "open-loop" => true,
+                _ => throw new SettingException("protocol.control", control, "'closed-loop' (hit and miss feedback) or 'open-loop' (the control: no feedback)"),
+            };
+        }
+        g.Games = p.Int("games", g.Games);
+        g.WarmUpS = p.Double("warmUpS", g.WarmUpS);
+        g.BallSpeedPerS = p.Double("ballSpeedPerS", g.BallSpeedPerS);
+        g.PaddleHalfHeight = p.Double("paddleHalfHeight", g.PaddleHalfHeight);
+        g.PaddleGainPerHz = p.Double("paddleGainPerHz", g.PaddleGainPerHz);
+        if (p.Has("sensoryRateHz"))
+        {
+            var r = p.DoubleList("sensoryRateHz");
+            if (r.Count != 2) throw new SettingException("protocol.sensoryRateHz", $"{r.Count} values", "two values: [far, near] in Hz");
+            g.MinRateHz = r[0];
+            g.MaxRateHz = r[1];
+        }
+        if (p.Section("hitFeedback") is { } hit)
+        {
+            g.HitFeedbackRateHz = hit.Double("rateHz", g.HitFeedbackRateHz);
+            g.HitFeedbackS = hit.Double("durationS", g.HitFeedbackS);
+            hit.RejectUnknownKeys();
+        }
+        if (p.Section("missFeedback") is { } miss)
+        {
+            g.MissFeedbackRateHz = miss.Double("rateHz", g.MissFeedbackRateHz);
+            g.MissFeedbackS = miss.Double("durationS", g.MissFeedbackS);
+            miss.RejectUnknownKeys();
+        }
+        g.RestS = p.Double("restS", g.RestS);
+        g.Seed = p.Int("seed", g.Seed);
+        if (p.Section("pulse") is { } pulse)
+        {
+            g.AmplitudeUa = pulse.Double("amplitudeUa", g.AmplitudeUa);
+            g.PhaseUs = pulse.Double("phaseUs", g.PhaseUs);
+            pulse.RejectUnknownKeys();
+        }
+        p.RejectUnknownKeys();
+        g.Validate();
+        return g;
     }
 }
