@@ -125,4 +125,57 @@ public class MeaRunTests
         string learning = ReportPlots.WriteLearning(cl, control, 1, h.Folder);
         Assert.Contains("closed loop", File.ReadAllText(learning));
     }
+
+    [Fact]
+    public void Pong_CountsRalliesAndAces_WithFeedbackOnlyInTheClosedLoop()
+    {
+        using var h = new Harness();
+        string pong;
+        using (var stream = typeof(ExperimentLoader).Assembly.GetManifestResourceStream("experiments/pong.yaml")!)
+        {
+            pong = Path.Combine(h.Folder, "pong.yaml");
+            // A wide paddle so some serves are returned, few games to keep the test short.
+            File.WriteAllText(pong, new StreamReader(stream).ReadToEnd().Replace("games: 40", "games: 4").Replace("paddleHalfHeight: 0.2 ", "paddleHalfHeight: 0.35 "));
+        }
+        RunReport? cl = null, control = null;
+        Assert.Equal(ExitCodes.Ok, RunCommand.Execute(new RunOptions("builtin:sim-mea", pong, null, SimulationPacing.Fast, Path.Combine(h.Folder, "cl"), Quiet: true),
+            h.Console, CancellationToken.None, r => cl = r));
+        Assert.Equal(ExitCodes.Ok, RunCommand.Execute(new RunOptions("builtin:sim-mea", pong, null, SimulationPacing.Fast, Path.Combine(h.Folder, "control"), Quiet: true, ForceOpenLoop: true),
+            h.Console, CancellationToken.None, r => control = r));
+
+        foreach (var r in new[] { cl!, control! })
+        {
+            var p = r.Pong!;
+            Assert.Equal(4, p.Games);
+            Assert.Equal(4, p.Rallies.Count);
+            Assert.Equal(p.Rallies.Sum(), p.Hits);
+            Assert.Equal(p.Rallies.Count(v => v == 0), p.Aces);
+            Assert.Equal(0, r.Stimulation.Refused);
+            Assert.True(File.Exists(Path.Combine(h.Folder, r == cl ? "cl" : "control", "rallies.svg")));
+        }
+        Assert.Equal("closed-loop", cl!.Pong!.Condition);
+        Assert.Equal("open-loop", control!.Pong!.Condition);
+        Assert.True(cl.Pong.Hits + control.Pong.Hits > 0, "a wide paddle returns some serves");
+        // Feedback: every miss is followed by 4 s of random pulses (≈ 20) in the closed loop; the control rests unstimulated.
+        Assert.All(StimuliAfterEachMiss(Path.Combine(h.Folder, "cl")), n => Assert.InRange(n, 5, 60));
+        Assert.All(StimuliAfterEachMiss(Path.Combine(h.Folder, "control")), n => Assert.Equal(0, n));
+        string svg = ReportPlots.WriteRallies(cl, control, h.Folder);
+        Assert.Contains("rally length", File.ReadAllText(svg));
+    }
+
+    /// <summary>Stimulation events between each game's end (the miss) and the next serve.</summary>
+    private static List<int> StimuliAfterEachMiss(string runFolder)
+    {
+        var counts = new List<int>();
+        int? current = null;
+        foreach (string line in File.ReadLines(Path.Combine(runFolder, "events.jsonl")))
+        {
+            string kind = System.Text.Json.JsonDocument.Parse(line).RootElement.GetProperty("kind").GetString()!;
+            if (kind == "trialEnded") current = 0;
+            else if (kind == "trialStarted" && current is int n) { counts.Add(n); current = null; }
+            else if (kind == "stimulation" && current is not null) current++;
+        }
+        if (current is int last) counts.Add(last);
+        return counts;
+    }
 }
