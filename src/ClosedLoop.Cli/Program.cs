@@ -45,7 +45,8 @@ var replayRateOpt = new Option<double?>("--frame-rate-hz") { Description = "With
 var run = new Command("run", """
     Run an experiment as a closed loop: acquire frames, extract ROI traces, compute ΔF/F, detect the pattern, and
     let the protocol decide each frame whether to stimulate, through the safety interlock. With no arguments this is
-    a dry run of stimulus avoidance on the simulated two-photon rig. Every run ends with a report on screen and in
+    a dry run of stimulus avoidance on the simulated two-photon rig. On an MEA profile (e.g. builtin:sim-mea) the
+    frames are 1 ms electrode blocks: band-pass, threshold spikes, detectors, then stimulus avoidance or pong. Every run ends with a report on screen and in
     report.json: frames acquired/processed/dropped, latency per stage, stimulation, and response time per trial.
     Exit codes: 0 completed, 1 bad input (nothing stimulated), 2 fault (stimulation switched off), 130 Ctrl+C.
     """)
