@@ -39,16 +39,18 @@ var quietOpt = new Option<bool>("--quiet") { Description = "No progress display;
 var recordOpt = new Option<bool>("--record") { Description = "Record the run beside its report: movie.tif (ScanImage-style TIFF), activity.csv, events.jsonl, manifest.json, rois.json (docs/data-formats.md)." };
 var recordEveryOpt = new Option<int>("--record-every") { Description = "With --record: keep every N-th frame in movie.tif.", DefaultValueFactory = _ => 1 };
 var replayOpt = new Option<string?>("--replay") { Description = "Replay a recorded TIFF movie (ours or ScanImage) through the online pipeline instead of acquiring; at its own frame rate, or lock-step with --fast. Stimulation is decided and counted but goes nowhere." };
+var withControlOpt = new Option<bool>("--with-control") { Description = "After the run, run the same experiment again as its control (protocol.control: open-loop, same rig and seed) into <out>/control, and write learning.svg comparing both response-time curves beside the first report." };
 var replayRateOpt = new Option<double?>("--frame-rate-hz") { Description = "With --replay: the movie's frame rate, when its metadata does not say." };
 
 var run = new Command("run", """
     Run an experiment as a closed loop: acquire frames, extract ROI traces, compute ΔF/F, detect the pattern, and
     let the protocol decide each frame whether to stimulate, through the safety interlock. With no arguments this is
-    a dry run of stimulus avoidance on the simulated two-photon rig. Every run ends with a report on screen and in
+    a dry run of stimulus avoidance on the simulated two-photon rig. On an MEA profile (e.g. builtin:sim-mea) the
+    frames are 1 ms electrode blocks: band-pass, threshold spikes, detectors, then stimulus avoidance or pong. Every run ends with a report on screen and in
     report.json: frames acquired/processed/dropped, latency per stage, stimulation, and response time per trial.
     Exit codes: 0 completed, 1 bad input (nothing stimulated), 2 fault (stimulation switched off), 130 Ctrl+C.
     """)
-{ profileArg, experimentArg, durationOpt, fastOpt, realtimeOpt, outOpt, quietOpt, recordOpt, recordEveryOpt, replayOpt, replayRateOpt };
+{ profileArg, experimentArg, durationOpt, fastOpt, realtimeOpt, outOpt, quietOpt, recordOpt, recordEveryOpt, replayOpt, replayRateOpt, withControlOpt };
 var liveOptions = new LiveEndpoints.Options();
 foreach (var o in liveOptions.All) run.Options.Add(o);
 run.SetAction(parse =>
@@ -85,8 +87,24 @@ run.SetAction(parse =>
         AnsiConsole.MarkupLine($"[red]Cannot start:[/] {Markup.Escape(ex.Message)}");
         return ExitCodes.BadInput;
     }
-    try { return host.RunNow(); }
+    RunReport? first = null;
+    host.ReportWritten += r => first = r;
+    int code;
+    try { code = host.RunNow(); }
     finally { live.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+    if (!parse.GetValue(withControlOpt) || code != ExitCodes.Ok || first is null) return code;
+    string firstDir = options.OutputDirectory ?? Path.Combine("runs", first.RunId);
+    AnsiConsole.MarkupLine("[bold]Control run[/] (protocol.control: open-loop):");
+    RunReport? control = null;
+    int controlCode = RunCommand.Execute(options with { OutputDirectory = Path.Combine(firstDir, "control"), ForceOpenLoop = true, RunId = first.RunId + "-control" },
+        AnsiConsole.Console, cancel.Token, r => control = r);
+    if (control is null) return controlCode;
+    string learning = first.Pong is not null && control.Pong is not null
+        ? ReportPlots.WriteRallies(first, control, firstDir)
+        : ReportPlots.WriteLearning(first, control, first.Learning?.TimeoutCountsAsS ?? 1, firstDir);
+    ReportPrinter.PrintLearning(first, control, AnsiConsole.Console);
+    AnsiConsole.MarkupLine($"Learning curves: [blue]{Markup.Escape(Path.GetFullPath(learning))}[/]");
+    return controlCode;
 });
 
 var serveRecordOpt = new Option<bool>("--record") { Description = "Record every run (see 'run --record')." };

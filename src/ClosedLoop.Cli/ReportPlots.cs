@@ -17,7 +17,16 @@ public static class ReportPlots
     public static IReadOnlyList<string> Write(RunReport report, double maxTrialS, string directory)
     {
         var written = new List<string>();
-        if (report.Trials.Count > 0)
+        if (report.Pong is { } pong)
+        {
+            var rallies = pong.Rallies.Select(v => (double)v).ToArray();
+            string path = Path.Combine(directory, "rallies.svg");
+            File.WriteAllText(path, LineChart($"Pong ({pong.Condition}): rally length per game", "game", "rally length (hits)",
+                [new ChartSeries("rally", "#1f77b4", rallies, Dots: true),
+                 new ChartSeries("10-game mean", "#1f77b4", rallies.Select((_, i) => rallies.Skip(Math.Max(0, i - 9)).Take(Math.Min(10, i + 1)).Average()).ToArray())]));
+            written.Add(path);
+        }
+        else if (report.Trials.Count > 0)
         {
             string path = Path.Combine(directory, "trials.svg");
             File.WriteAllText(path, Trials(report, maxTrialS));
@@ -95,6 +104,49 @@ public static class ReportPlots
         svg.Append($"<text x=\"{Width - Right}\" y=\"{Top - 8}\" text-anchor=\"end\" font-size=\"11\"><tspan fill=\"#1f77b4\">● p50</tspan>  <tspan fill=\"#ff7f0e\">● p99</tspan>  <tspan fill=\"#d62728\">● max</tspan></text>");
         svg.Append(Text(Left + 200 + (Width - Left - 200 - Right) / 2.0, Height - 12, "µs", "middle"));
         return End(svg);
+    }
+
+    /// <summary>Writes learning.svg into <paramref name="directory"/>: response time per trial of a closed-loop run and
+    /// of its control (dots) with a 10-trial running mean each (lines); returns the file's path.</summary>
+    public static string WriteLearning(RunReport closedLoop, RunReport control, double maxTrialS, string directory)
+    {
+        var a = LearningSummary.ResponseTimes(closedLoop.Trials, maxTrialS);
+        var b = LearningSummary.ResponseTimes(control.Trials, maxTrialS);
+        static double[] Running(double[] v, int w) => v.Select((_, i) => v.Skip(Math.Max(0, i - w + 1)).Take(Math.Min(w, i + 1)).Average()).ToArray();
+        string Label(string name, RunReport r) => r.Learning is { } l
+            ? $"{name}: first fifth {l.FirstFifthMeanS * 1000:0.#} ms → last {l.LastFifthMeanS * 1000:0.#} ms ({l.RelativeChange * 100:+0;-0} %, p {l.PValueFaster:0.####})"
+            : name;
+        string svg = LineChart("Response time per trial: closed loop vs control (time-outs count as the longest trial)", "trial", "response time (s)",
+        [
+            new ChartSeries("closed loop", "#9ecae1", a.Select(v => v).ToArray(), Dots: true),
+            new ChartSeries("control", "#fdae6b", b, Dots: true),
+            new ChartSeries(Label("closed loop (10-trial mean)", closedLoop), "#1f77b4", Running(a, 10)),
+            new ChartSeries(Label("control (10-trial mean)", control), "#ff7f0e", Running(b, 10)),
+        ]);
+        Directory.CreateDirectory(directory);
+        string path = Path.Combine(directory, "learning.svg");
+        File.WriteAllText(path, svg);
+        return path;
+    }
+
+    /// <summary>Writes rallies.svg into <paramref name="directory"/>: rally length per game of a pong run and of its
+    /// control (dots) with a 10-game running mean each; returns the file's path.</summary>
+    public static string WriteRallies(RunReport closedLoop, RunReport control, string directory)
+    {
+        double[] a = closedLoop.Pong!.Rallies.Select(v => (double)v).ToArray(), b = control.Pong!.Rallies.Select(v => (double)v).ToArray();
+        static double[] Running(double[] v, int w) => v.Select((_, i) => v.Skip(Math.Max(0, i - w + 1)).Take(Math.Min(w, i + 1)).Average()).ToArray();
+        string svg = LineChart($"Pong: rally length per game, closed loop (mean {closedLoop.Pong.MeanRally:0.##}) vs control (mean {control.Pong.MeanRally:0.##}), p = {PongSummary.LongerP(closedLoop.Pong, control.Pong):0.####}",
+            "game", "rally length (hits)",
+        [
+            new ChartSeries("closed loop", "#9ecae1", a, Dots: true),
+            new ChartSeries("control", "#fdae6b", b, Dots: true),
+            new ChartSeries("closed loop (10-game mean)", "#1f77b4", Running(a, 10)),
+            new ChartSeries("control (10-game mean)", "#ff7f0e", Running(b, 10)),
+        ]);
+        Directory.CreateDirectory(directory);
+        string path = Path.Combine(directory, "rallies.svg");
+        File.WriteAllText(path, svg);
+        return path;
     }
 
     /// <summary>One series of <see cref="LineChart"/>: values at x = 1, 2, …; NaN leaves a gap.</summary>

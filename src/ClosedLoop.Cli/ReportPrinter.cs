@@ -6,6 +6,27 @@ namespace ClosedLoop.Cli;
 /// <summary>Renders a <see cref="RunReport"/> as tables for people.</summary>
 public static class ReportPrinter
 {
+    /// <summary>One line: first vs last fifth of the trials.</summary>
+    public static string LearningLine(LearningSummary l) => string.Create(CultureInfo.InvariantCulture,
+        $"Learning ({l.Condition}): mean response time {l.FirstFifthMeanS * 1000:0.#} ms in the first fifth, {l.LastFifthMeanS * 1000:0.#} ms in the last ({l.RelativeChange * 100:+0;-0} %, one-sided Mann-Whitney p = {l.PValueFaster:0.####}; time-outs count as {l.TimeoutCountsAsS:0.###} s).");
+
+    /// <summary>One line: pong rallies.</summary>
+    public static string PongLine(PongSummary p) => string.Create(CultureInfo.InvariantCulture,
+        $"Pong ({p.Condition}): {p.Games} games, {p.Hits} hits, {p.Aces} aces, mean rally {p.MeanRally:0.##}; first fifth {p.FirstFifthMeanRally:0.##}, last fifth {p.LastFifthMeanRally:0.##} (one-sided Mann-Whitney p = {p.PValueLonger:0.####} that rallies got longer).");
+
+    /// <summary>Closed loop against its control, one line each.</summary>
+    public static void PrintLearning(RunReport closedLoop, RunReport control, IAnsiConsole console)
+    {
+        foreach (var r in new[] { closedLoop, control })
+        {
+            if (r.Learning is { } l) console.MarkupLine(Markup.Escape(LearningLine(l)));
+            if (r.Pong is { } p) console.MarkupLine(Markup.Escape(PongLine(p)));
+        }
+        if (closedLoop.Pong is { } a && control.Pong is { } b)
+            console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                $"Rallies, closed loop vs control: mean {a.MeanRally:0.##} vs {b.MeanRally:0.##}; one-sided Mann-Whitney p = {PongSummary.LongerP(a, b):0.####} that closed-loop rallies are longer.")));
+    }
+
     /// <summary>Prints the report.</summary>
     public static void Print(RunReport r, IAnsiConsole console)
     {
@@ -40,17 +61,25 @@ public static class ReportPrinter
         var st = r.Stimulation;
         console.MarkupLine($"Stimulation: {st.Delivered} delivered, {st.Refused} refused by the interlock" +
                            (st.InterlockTripped ? $", [red]interlock tripped: {Markup.Escape(st.TripReason ?? "")}[/]" : "") + ".");
-        if (r.Trials.Count > 0)
+        if (r.Pong is { } pongSummary) console.MarkupLine(Markup.Escape(PongLine(pongSummary)));
+        if (r.Trials.Count > 0 && r.Pong is null)
         {
             var trials = new Table().Border(TableBorder.Rounded).Title("trials")
                 .AddColumns("trial", "start (s)", "stimuli", "refused", "response time (s)");
+            bool shorten = r.Trials.Count > 40; // long runs: the first and last 10 rows (all of them are in report.json)
             foreach (var t in r.Trials)
+            {
+                if (shorten && t.Index == 11) trials.AddRow("…", "", "", "", "");
+                if (shorten && t.Index > 10 && t.Index <= r.Trials.Count - 10) continue;
                 trials.AddRow(t.Index.ToString(CultureInfo.InvariantCulture), t.StartS.ToString("0.00", CultureInfo.InvariantCulture),
                     t.Stimuli.ToString(CultureInfo.InvariantCulture), t.Refused.ToString(CultureInfo.InvariantCulture),
                     t.ResponseTimeS is double rt ? rt.ToString("0.000", CultureInfo.InvariantCulture) : "[yellow]timed out[/]");
+            }
             console.Write(trials);
-            console.MarkupLine($"{st.Responded} of {st.Trials} trials ended by the response" +
+            bool openLoop = r.Learning?.Condition == "open-loop";
+            console.MarkupLine($"{st.Responded} of {st.Trials} trials {(openLoop ? "had a response (open loop: stimulation ran on)" : "ended by the response")}" +
                                (st.MeanResponseTimeS is double m ? $"; mean response time {m:0.000} s." : "."));
+            if (r.Learning is { } l) console.MarkupLine(Markup.Escape(LearningLine(l)));
         }
         foreach (var c in r.Live)
         {

@@ -52,7 +52,8 @@ public static class RunCommand
     private static void PrintPlan(Session s, IAnsiConsole console)
     {
         var p = s.Experiment.Protocol;
-        string length = s.FrameLimit is long n ? $"{n} frames ({n / s.Source.FrameRateHz:0.#} s)" : $"until {p.Trials} trials are done";
+        string length = s.FrameLimit is long n ? $"{n} frames ({n / s.Source.FrameRateHz:0.#} s)"
+            : s.Pong is { } pong ? $"until {pong.Settings.Games} games are done" : $"until {p.Trials} trials are done";
         console.MarkupLine($"[bold]closedloop run[/] {Markup.Escape(s.Experiment.Name)} on {Markup.Escape(s.Profile.Name)} " +
                            $"({s.WidthPx}×{s.HeightPx} px at {s.Source.FrameRateHz:0.##} Hz, {s.Pacing.ToString().ToLowerInvariant()} pacing, acquisition: {Markup.Escape(s.AcquisitionPath)}, {s.Rois.Count} ROIs), {Markup.Escape(length)}. Ctrl+C stops safely.");
     }
@@ -60,7 +61,7 @@ public static class RunCommand
     private static void ShowProgress(Session s, Task<RunResult> run, IAnsiConsole console, bool quiet)
     {
         if (quiet) { run.Wait(); return; }
-        double total = s.FrameLimit ?? (double)Math.Max(1, s.Experiment.Protocol.Trials);
+        double total = s.FrameLimit ?? (double)Math.Max(1, s.Pong?.Settings.Games ?? s.Experiment.Protocol.Trials);
         bool byFrames = s.FrameLimit is not null;
         if (!console.Profile.Capabilities.Interactive)
         {

@@ -99,6 +99,12 @@ public sealed record RunReport
     public required IReadOnlyList<TapStats> Taps { get; init; }
     /// <summary>The recording replayed, when the run was a replay.</summary>
     public string? Replay { get; init; }
+    /// <summary>Learning curve summary (first vs last fifth of the trials), when the run had at least 5 trials.</summary>
+    public LearningSummary? Learning { get; init; }
+    /// <summary>Pong games: rally length per game and its statistics, when the protocol was pong.</summary>
+    public PongSummary? Pong { get; init; }
+    /// <summary>MEA front end and stimulator counters, on MEA rigs.</summary>
+    public MeaSummary? Mea { get; init; }
 
     /// <summary>JSON options shared by report and event files.</summary>
     public static readonly JsonSerializerOptions Json = new()
@@ -162,6 +168,12 @@ public sealed record RunReport
             Live = live ?? Array.Empty<LiveConsumerReport>(),
             Taps = s.Tap?.Subscriptions.Select(t => t.Snapshot()).ToList() ?? (IReadOnlyList<TapStats>)Array.Empty<TapStats>(),
             Replay = s.Replay?.Path,
+            Learning = s.Pong is null ? LearningSummary.From(trials, s.Experiment.Protocol.MaxTrialS, s.Experiment.Protocol.OpenLoop) : null,
+            Pong = s.Pong is { } pong ? PongSummary.From(pong.Games, pong.Settings.OpenLoop) : null,
+            Mea = s.Mea is { } mea && s.FrontEnd is { } fe
+                ? new MeaSummary(mea.Layout.Count, mea.SampleRateHz, mea.SamplesPerBlock, fe.Spikes, fe.BlankedSamples,
+                    mea.Stimulator.PulsesRendered, mea.Stimulator.LatePulses, Math.Round(mea.Culture.TimeMs / 1000.0, 3))
+                : null,
         };
     }
 
@@ -232,4 +244,79 @@ public sealed record GcSummary(int Gen0, int Gen1, int Gen2, double PauseMs)
         var now = Now();
         return new(now.Gen0 - start.Gen0, now.Gen1 - start.Gen1, now.Gen2 - start.Gen2, Math.Round(now.PauseMs - start.PauseMs, 3));
     }
+}
+
+/// <summary>A learning curve in two numbers: mean response time of the first and of the last fifth of the trials
+/// (time-outs count as the longest trial), their relative change and a one-sided Mann–Whitney p-value that the last
+/// fifth is faster.</summary>
+/// <param name="Condition">closed-loop or open-loop (the control).</param>
+/// <param name="Trials">Trials in the run.</param>
+/// <param name="FifthLength">Trials in each fifth.</param>
+/// <param name="TimeoutCountsAsS">What a trial without response counts as, s.</param>
+/// <param name="FirstFifthMeanS">Mean response time of the first fifth, s.</param>
+/// <param name="LastFifthMeanS">Mean response time of the last fifth, s.</param>
+/// <param name="RelativeChange">(last − first) / first: −0.3 is 30 % faster.</param>
+/// <param name="PValueFaster">One-sided Mann–Whitney p that the last fifth is faster than the first.</param>
+public sealed record LearningSummary(string Condition, int Trials, int FifthLength, double TimeoutCountsAsS, double FirstFifthMeanS,
+    double LastFifthMeanS, double RelativeChange, double PValueFaster)
+{
+    /// <summary>Response time per trial, time-outs counted as <paramref name="maxTrialS"/>.</summary>
+    public static double[] ResponseTimes(IReadOnlyList<TrialRecord> trials, double maxTrialS) =>
+        trials.Select(t => t.ResponseTimeS ?? maxTrialS).ToArray();
+
+    /// <summary>The summary of <paramref name="trials"/>, or null for fewer than 5.</summary>
+    public static LearningSummary? From(IReadOnlyList<TrialRecord> trials, double maxTrialS, bool openLoop)
+    {
+        if (trials.Count < 5) return null;
+        var rt = ResponseTimes(trials, maxTrialS);
+        int n = rt.Length / 5;
+        double[] first = rt.Take(n).ToArray(), last = rt.TakeLast(n).ToArray();
+        double a = first.Average(), b = last.Average();
+        return new LearningSummary(openLoop ? "open-loop" : "closed-loop", rt.Length, n, maxTrialS, Math.Round(a, 5), Math.Round(b, 5),
+            Math.Round((b - a) / a, 4), Math.Round(ClosedLoop.FirmwareSim.Culture.LearningStatistics.MannWhitneyLessP(last, first), 6));
+    }
+}
+
+/// <summary>What the MEA front end and stimulator did.</summary>
+/// <param name="Electrodes">Electrodes recorded.</param>
+/// <param name="SampleRateHz">Samples per electrode per second.</param>
+/// <param name="SamplesPerBlock">Samples per electrode per block (frame).</param>
+/// <param name="SpikesDetected">Threshold crossings counted, all electrodes.</param>
+/// <param name="BlankedSamples">Samples (per electrode) blanked after stimuli.</param>
+/// <param name="PulsesRendered">Electrode pulses written to the AO stream.</param>
+/// <param name="LatePulses">Pulses that started later than commanded.</param>
+/// <param name="CultureSeconds">Culture time simulated (simulated rigs), s.</param>
+public sealed record MeaSummary(int Electrodes, double SampleRateHz, int SamplesPerBlock, long SpikesDetected, long BlankedSamples,
+    long PulsesRendered, long LatePulses, double CultureSeconds);
+
+/// <summary>Pong in numbers: rally length (hits before the miss) per game, aces (games lost on the serve), and the
+/// first and last fifth of the games with a one-sided Mann–Whitney p-value that rallies got longer.</summary>
+/// <param name="Condition">closed-loop (hit and miss feedback) or open-loop (no feedback: the control).</param>
+/// <param name="Games">Games played.</param>
+/// <param name="Rallies">Rally length of each game, in order.</param>
+/// <param name="Hits">Hits in all games.</param>
+/// <param name="Aces">Games with no hit.</param>
+/// <param name="MeanRally">Mean rally length.</param>
+/// <param name="FirstFifthMeanRally">Mean rally length of the first fifth of the games.</param>
+/// <param name="LastFifthMeanRally">Mean rally length of the last fifth.</param>
+/// <param name="PValueLonger">One-sided Mann–Whitney p that the last fifth's rallies are longer than the first fifth's.</param>
+public sealed record PongSummary(string Condition, int Games, IReadOnlyList<int> Rallies, int Hits, int Aces, double MeanRally,
+    double FirstFifthMeanRally, double LastFifthMeanRally, double PValueLonger)
+{
+    /// <summary>The summary of <paramref name="games"/> (null when none was played).</summary>
+    public static PongSummary? From(IReadOnlyList<ClosedLoop.Control.Mea.PongGame> games, bool openLoop)
+    {
+        if (games.Count == 0) return null;
+        var r = games.Select(g => (double)g.Hits).ToArray();
+        int n = Math.Max(1, r.Length / 5);
+        double[] first = r.Take(n).ToArray(), last = r.TakeLast(n).ToArray();
+        // "last longer than first" = "−last smaller than −first"
+        double p = ClosedLoop.FirmwareSim.Culture.LearningStatistics.MannWhitneyLessP(last.Select(v => -v).ToArray(), first.Select(v => -v).ToArray());
+        return new PongSummary(openLoop ? "open-loop" : "closed-loop", r.Length, games.Select(g => g.Hits).ToArray(), games.Sum(g => g.Hits),
+            games.Count(g => g.Hits == 0), Math.Round(r.Average(), 4), Math.Round(first.Average(), 4), Math.Round(last.Average(), 4), Math.Round(p, 6));
+    }
+
+    /// <summary>One-sided Mann–Whitney p that <paramref name="a"/>'s rallies are longer than <paramref name="b"/>'s.</summary>
+    public static double LongerP(PongSummary a, PongSummary b) =>
+        ClosedLoop.FirmwareSim.Culture.LearningStatistics.MannWhitneyLessP(a.Rallies.Select(v => -(double)v).ToArray(), b.Rallies.Select(v => -(double)v).ToArray());
 }

@@ -13,7 +13,8 @@ using ClosedLoop.Storage;
 namespace ClosedLoop.Cli;
 
 /// <summary>How the command line overrides an experiment and profile for one run. <paramref name="Replay"/> names a
-/// recorded TIFF movie that replaces the rig's acquisition (stimulation is then decided and counted but goes nowhere).</summary>
+/// recorded TIFF movie that replaces the rig's acquisition (stimulation is then decided and counted but goes nowhere).
+/// <paramref name="ForceOpenLoop"/> runs the experiment as its own control (<c>protocol.control: open-loop</c>).</summary>
 public sealed record RunOptions(
     string Profile,
     string Experiment,
@@ -23,7 +24,8 @@ public sealed record RunOptions(
     bool Quiet = false,
     string? Replay = null,
     double? ReplayFrameRateHz = null,
-    string? RunId = null);
+    string? RunId = null,
+    bool ForceOpenLoop = false);
 
 /// <summary>
 /// The composition root of one run: builds the rig from a hardware profile, the fast loop from an experiment
@@ -92,11 +94,20 @@ public sealed class Session : IDisposable
     /// <summary>Per-frame activity the stages share.</summary>
     public PopulationActivity Activity { get; private set; } = null!;
 
-    /// <summary>The protocol stage.</summary>
-    public StimulusAvoidanceProtocol Protocol { get; private set; } = null!;
+    /// <summary>The protocol stage (stimulus avoidance or pong).</summary>
+    public ClosedLoop.Control.Mea.IProtocolStage Protocol { get; private set; } = null!;
+
+    /// <summary>The pong protocol, when the experiment plays pong.</summary>
+    public ClosedLoop.Control.Mea.PongProtocol? Pong { get; private set; }
 
     /// <summary>The detectors.</summary>
-    public IReadOnlyList<GroupActivityDetector> Detectors { get; private set; } = Array.Empty<GroupActivityDetector>();
+    public IReadOnlyList<IPatternDetector> Detectors { get; private set; } = Array.Empty<IPatternDetector>();
+
+    /// <summary>The MEA rig, when the profile has an <c>mea</c> section.</summary>
+    public MeaRig? Mea { get; private set; }
+
+    /// <summary>The MEA front-end stage (band-pass, spike detection, blanking), on MEA rigs.</summary>
+    public ClosedLoop.Control.Mea.MeaFrontEndStage? FrontEnd { get; private set; }
 
     /// <summary>Source, link, fast loop.</summary>
     public RunPipeline Pipeline { get; private set; } = null!;
@@ -134,6 +145,16 @@ public sealed class Session : IDisposable
         var profile = HardwareProfileLoader.Load(options.Profile);
         var warnings = ProfileChecks.Wiring(profile).Where(p => p.Severity == ProblemSeverity.Warning).ToList();
         var experiment = ExperimentLoader.Load(options.Experiment);
+        if (options.ForceOpenLoop && experiment.Pong is { OpenLoop: false } pongSettings)
+        {
+            pongSettings.OpenLoop = true;
+            experiment.Name += "-control";
+        }
+        else if (options.ForceOpenLoop && experiment.Pong is null && !experiment.Protocol.OpenLoop)
+        {
+            experiment.Protocol.OpenLoop = true;
+            experiment.Name += "-control";
+        }
         var session = new Session(profile, experiment, options, warnings, consumers ?? Array.Empty<ILiveConsumer>());
         try
         {
@@ -152,6 +173,11 @@ public sealed class Session : IDisposable
         double durationS = Options.DurationS ?? Experiment.DurationS;
         if (Options.DurationS is double d) Check.InRange("--duration", d, 0.1, 7 * 86_400);
         double? runS = durationS > 0 ? durationS : null;
+        if (Profile.Mea is not null || Experiment.FrontEnd is not null)
+        {
+            WireMea(runS);
+            return;
+        }
         FrameLimit = runS is double fs ? (long)Math.Ceiling(fs * Profile.Imaging.FrameRateHz) : null;
         if (Options.Replay is { } replayPath)
         {
@@ -213,13 +239,16 @@ public sealed class Session : IDisposable
             groups[name] = indices;
         }
 
-        var detectors = new List<GroupActivityDetector>();
+        if (Experiment.ResponseDetectors.Count > 0)
+            throw Experiment.Locate(new SettingException($"{Experiment.ResponseDetectors[0].SettingPath}.kind", "responseWindow", "'groupActivity' on an imaging rig (responseWindow counts spikes of an MEA front end)"));
+        var detectors = new List<IPatternDetector>();
         foreach (var ds in Experiment.Detectors)
         {
             Experiment.Group(ds.Group, $"{ds.SettingPath}.group");
             try { detectors.Add(new GroupActivityDetector(ds, groups[ds.Group])); }
             catch (SettingException ex) { throw Experiment.Locate(ex); }
         }
+        AddGeneralDetectors(detectors, groups);
         Detectors = detectors;
 
         foreach (var sp in Profile.Stimulators)
@@ -255,11 +284,150 @@ public sealed class Session : IDisposable
         stages.Add(Protocol);
 
         Protocol.RegisterParameters(Parameters);
-        foreach (var det in detectors) det.RegisterParameters(Parameters);
+        foreach (var det in detectors.OfType<GroupActivityDetector>()) det.RegisterParameters(Parameters);
         Parameters.LogTo(Events);
         Live = new LiveRunInfo(Context, Profile.SourcePath, Experiment.SourcePath, WidthPx, HeightPx,
             Enumerable.Range(0, Rois.Count).Select(i => new LiveUnit(Rois[i].Name, Rois[i].PixelIndices.ToArray(), Rois[i].CentroidXPx, Rois[i].CentroidYPx)).ToList(),
-            groups.Select(g => new LiveGroup(g.Key, g.Value, g.Key == ps.Targets ? "stimulated" : Experiment.Detectors.Any(ds => ds.Group == g.Key) ? "detected" : "group")).ToList(),
+            groups.Select(g => new LiveGroup(g.Key, g.Value, g.Key == ps.Targets ? "stimulated" : Experiment.Watches(g.Key) ? "detected" : "group")).ToList(),
+            Parameters, LiveStatusNow, RunMetadata()) { PlannedFrames = FrameLimit };
+        if (_consumers.Count > 0)
+        {
+            Tap = new LiveTap(Activity);
+            stages.Add(Tap);
+            foreach (var c in _consumers) c.Attach(Live, Tap);
+        }
+        Pipeline = new RunPipeline(Source, stages, Experiment.Pipeline, Tap?.FramesHeldMax ?? 0, Parameters);
+        Pipeline.OnShutdown(() =>
+        {
+            Interlock.StopWatchdog();
+            Interlock.AllOff("end of run: all stimulators off");
+        });
+    }
+
+    /// <summary>Template-match and sequence detectors, the same on either front end.</summary>
+    private void AddGeneralDetectors(List<IPatternDetector> detectors, Dictionary<string, int[]> groups)
+    {
+        foreach (var ds in Experiment.TemplateDetectors)
+        {
+            Experiment.Group(ds.Group, $"{ds.SettingPath}.group");
+            try { detectors.Add(new TemplateMatchDetector(ds, groups[ds.Group])); }
+            catch (SettingException ex) { throw Experiment.Locate(ex); }
+        }
+        foreach (var ds in Experiment.SequenceDetectors)
+        {
+            for (int i = 0; i < ds.Steps.Count; i++) Experiment.Group(ds.Steps[i], $"{ds.SettingPath}.steps[{i}]");
+            try { detectors.Add(new SequenceDetector(ds, ds.Steps.Select(g => groups[g]).ToArray())); }
+            catch (SettingException ex) { throw Experiment.Locate(ex); }
+        }
+    }
+
+    /// <summary>The MEA path: electrode blocks from the array's AI task → front end (band-pass, threshold spikes,
+    /// blanking) → detectors → protocol, stimulating electrodes through the AO task behind the interlock.</summary>
+    private void WireMea(double? runS)
+    {
+        if (Profile.Mea is null)
+            throw Experiment.Locate(new SettingException("frontEnd", "mea", $"a hardware profile with an 'mea' section ({Profile.SourcePath} has none; try builtin:sim-mea)"));
+        if (Experiment.FrontEnd is null)
+            throw new SettingException("frontEnd", null, $"a 'frontEnd: {{kind: mea}}' section: {Profile.SourcePath} is an MEA rig (electrode groups, no ROIs), but {Experiment.SourcePath} is an imaging experiment", Experiment.SourcePath);
+        if (Options.Replay is not null)
+            throw new SettingException("--replay", Options.Replay, "absent on an MEA rig (replay is for recorded imaging movies)");
+        if (Profile.Daq.Backend != DaqBackend.Simulated)
+            throw new SettingException("daq.backend", "nidaqmx", "simulated for an MEA rig for now (a real MEA system needs its AI/AO driver behind the same DAQ contracts)", Profile.SourcePath);
+        Pacing = Options.Pacing ?? Profile.Simulation?.Pacing ?? SimulationPacing.Realtime;
+        double blockRateHz = 1000.0 / Profile.Mea.BlockMs;
+        FrameLimit = runS is double fs ? (long)Math.Ceiling(fs * blockRateHz) : null;
+        Mea = new MeaRig(Profile, FrameLimit, Pacing);
+        Source = Mea;
+        AcquisitionPath = $"electrode blocks ({Mea.Layout.Count} electrodes at {Mea.SampleRateHz / 1000:0.#} kHz, {Mea.SamplesPerBlock} samples per block, simulated culture of {Profile.Mea.CultureNeurons} neurons through the DAQ contracts, lock-step)";
+        Context = new RunContext(Options.RunId ?? NewRunId(Experiment.Name), Source.FrameRateHz, Events, Stop);
+
+        var layout = Mea.Layout;
+        int channels = layout.Count, samples = Mea.SamplesPerBlock;
+        Rois = new RoiSet(channels, samples, layout.Electrodes.Select(e =>
+            new RoiDefinition(e.Name, Enumerable.Range(0, samples).Select(s => s * channels + e.Index).ToArray())));
+        Activity = new PopulationActivity(channels, layout.Electrodes.Select(e => e.Name).ToArray());
+
+        var groups = new Dictionary<string, int[]>();
+        foreach (var (name, members) in Experiment.Groups)
+        {
+            var indices = new int[members.Count];
+            for (int i = 0; i < members.Count; i++)
+            {
+                try { indices[i] = layout.IndexOf(members[i], $"groups.{name}[{i}]"); }
+                catch (SettingException ex) { throw Experiment.Locate(ex); }
+            }
+            groups[name] = indices;
+        }
+
+        foreach (var sp in Profile.Stimulators)
+            if (sp.Kind == StimulatorKind.Electrical) Interlock.Register(sp, Mea.Stimulator);
+            else throw new SettingException("stimulators", sp.Name, "electrical stimulators on an MEA rig", Profile.SourcePath);
+
+        var detectors = new List<IPatternDetector>();
+        foreach (var ds in Experiment.Detectors)
+        {
+            Experiment.Group(ds.Group, $"{ds.SettingPath}.group");
+            try { detectors.Add(new GroupActivityDetector(ds, groups[ds.Group])); }
+            catch (SettingException ex) { throw Experiment.Locate(ex); }
+        }
+        foreach (var ds in Experiment.ResponseDetectors)
+        {
+            Experiment.Group(ds.Group, $"{ds.SettingPath}.group");
+            try { detectors.Add(new ClosedLoop.Control.Mea.ResponseWindowDetector(ds, groups[ds.Group], () => Interlock.LastDeliveryNs)); }
+            catch (SettingException ex) { throw Experiment.Locate(ex); }
+        }
+        AddGeneralDetectors(detectors, groups);
+        Detectors = detectors;
+
+        var ps = Experiment.Protocol;
+        string stimulatedGroup = ps.Targets;
+        if (Experiment.Pong is { } pong)
+        {
+            int[] G(string name, string setting) => groups.TryGetValue(name, out var g) ? g : throw Experiment.Locate(new SettingException(setting, name, $"one of the groups: {string.Join(", ", groups.Keys)}"));
+            try
+            {
+                var channel = Interlock.Channels.Count == 0
+                    ? throw new SettingException("protocol.stimulator", pong.Stimulator, $"a stimulator of the hardware profile {Profile.SourcePath} (it has none)")
+                    : Interlock.Find(pong.Stimulator, "protocol.stimulator");
+                Pong = new ClosedLoop.Control.Mea.PongProtocol(pong, G(pong.Sensory, "protocol.sensory"), G(pong.MotorUp, "protocol.motorUp"), G(pong.MotorDown, "protocol.motorDown"),
+                    Activity, Interlock, channel);
+            }
+            catch (SettingException ex) { throw Experiment.Locate(ex); }
+            Protocol = Pong;
+            stimulatedGroup = pong.Sensory;
+        }
+        else WireAvoidance(ps, detectors, groups);
+        WireMeaStages(detectors, groups, stimulatedGroup, channels, samples, layout);
+    }
+
+    private void WireAvoidance(StimulusAvoidanceSettings ps, List<IPatternDetector> detectors, Dictionary<string, int[]> groups)
+    {
+        var detector = detectors.FirstOrDefault(x => x.Name == ps.Detector)
+            ?? throw Experiment.Locate(new SettingException("protocol.detector", ps.Detector, $"one of the detectors: {string.Join(", ", detectors.Select(x => x.Name))}"));
+        var targetIdx = groups.TryGetValue(ps.Targets, out var t) ? t : throw Experiment.Locate(new SettingException("protocol.targets", ps.Targets, $"one of the groups: {string.Join(", ", groups.Keys)}"));
+        if (!(ps.AmplitudeUa > 0))
+            throw Experiment.Locate(new SettingException("protocol.pulse.amplitudeUa", ps.AmplitudeUa, "> 0 µA: an MEA rig stimulates with current pulses"));
+        try
+        {
+            var channel = Interlock.Channels.Count == 0
+                ? throw new SettingException("protocol.stimulator", ps.Stimulator, $"a stimulator of the hardware profile {Profile.SourcePath} (it has none)")
+                : Interlock.Find(ps.Stimulator, "protocol.stimulator");
+            Protocol = new StimulusAvoidanceProtocol(ps, detector, new StimulationTargets(ps.Targets, targetIdx), Interlock, channel);
+        }
+        catch (SettingException ex) { throw Experiment.Locate(ex); }
+    }
+
+    private void WireMeaStages(List<IPatternDetector> detectors, Dictionary<string, int[]> groups, string stimulatedGroup, int channels, int samples, ClosedLoop.FirmwareSim.Culture.MeaLayout layout)
+    {
+        var mea = Mea!;
+        FrontEnd = new ClosedLoop.Control.Mea.MeaFrontEndStage(Experiment.FrontEnd!, channels, samples, mea.SampleRateHz, mea.MicrovoltsPerCode, Activity, () => Interlock.LastDeliveryNs);
+        var stages = new List<IFastStage> { FrontEnd, new DetectorStage(detectors, Activity), Protocol };
+        Protocol.RegisterParameters(Parameters);
+        foreach (var det in detectors.OfType<GroupActivityDetector>()) det.RegisterParameters(Parameters);
+        Parameters.LogTo(Events);
+        Live = new LiveRunInfo(Context, Profile.SourcePath, Experiment.SourcePath, WidthPx, HeightPx,
+            layout.Electrodes.Select(e => new LiveUnit(e.Name, Rois[e.Index].PixelIndices.ToArray(), e.Index, samples / 2.0)).ToList(),
+            groups.Select(g => new LiveGroup(g.Key, g.Value, g.Key == stimulatedGroup ? "stimulated" : Experiment.Watches(g.Key) ? "detected" : "group")).ToList(),
             Parameters, LiveStatusNow, RunMetadata()) { PlannedFrames = FrameLimit };
         if (_consumers.Count > 0)
         {
@@ -335,6 +503,7 @@ public sealed class Session : IDisposable
     {
         Interlock.Dispose();
         ScanRig?.Dispose();
+        Mea?.Dispose();
         Replay?.Dispose();
         Stop.Dispose();
     }

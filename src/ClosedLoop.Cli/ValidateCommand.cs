@@ -28,6 +28,12 @@ public static class ValidateCommand
             var problems = ProfileChecks.Wiring(p);
             foreach (var w in problems)
                 console.MarkupLine($"[yellow]warning:[/] {Markup.Escape($"{w.Setting}: {w.Advice}")}");
+            if (p.Mea is not null && p.Daq.Backend == DaqBackend.Simulated)
+            {
+                // Build the array as a run would: the layout, the AI/AO tasks and the culture have the final word.
+                using var meaRig = new Rigs.MeaRig(p, 1, SimulationPacing.Fast);
+                console.MarkupLine($"MEA: {Markup.Escape(meaRig.Layout.Description)}, {meaRig.SamplesPerBlock} samples per block, {meaRig.MicrovoltsPerCode:0.###} µV per code");
+            }
             if (p.Scanners is not null && p.Daq.Backend == DaqBackend.Simulated)
             {
                 // Build the scan exactly as a run would: the waveform generator has the final word on what the
@@ -35,7 +41,7 @@ public static class ValidateCommand
                 using var rig = Rigs.ScanRig.Build(p, frameLimit: 1, SimulationPacing.Fast);
                 console.MarkupLine($"Scan: {rig.Plan.LinesPerFrame} lines + {rig.Plan.FlybackLines} flyback at {rig.Plan.FrameRateHz:0.##} Hz, fill fraction {rig.Plan.TemporalFillFraction:0.##}");
             }
-            console.MarkupLine($"[green]Profile valid:[/] {Markup.Escape(p.SourcePath)} ({Markup.Escape(p.Name)}: {p.Daq.Backend}, {p.Imaging.WidthPx}×{p.Imaging.HeightPx} px at {p.Imaging.FrameRateHz:0.##} Hz, {p.Stimulators.Count} stimulator(s))");
+            console.MarkupLine($"[green]Profile valid:[/] {Markup.Escape(p.SourcePath)} ({Markup.Escape(p.Name)}: {p.Daq.Backend}, {(p.Mea is { } mea ? $"MEA layout {mea.Layout} at {mea.SampleRateHz / 1000:0.#} kHz in {mea.BlockMs} ms blocks" : $"{p.Imaging.WidthPx}×{p.Imaging.HeightPx} px at {p.Imaging.FrameRateHz:0.##} Hz")}, {p.Stimulators.Count} stimulator(s))");
             if (experiment is not null)
             {
                 // Build the whole session: it resolves groups, ROIs, detectors and stimulators and checks every

@@ -22,6 +22,7 @@ public sealed class SafetyInterlock : IDisposable
     private volatile string? _tripReason;
     private long _delivered;
     private long _refused;
+    private long _lastDeliveryNs = long.MinValue;
 
     /// <summary>Creates an interlock that logs to <paramref name="events"/>.</summary>
     public SafetyInterlock(RunEventLog events) => _events = events;
@@ -31,6 +32,10 @@ public sealed class SafetyInterlock : IDisposable
 
     /// <summary>Commands refused (limits, or a tripped interlock).</summary>
     public long Refused => Interlocked.Read(ref _refused);
+
+    /// <summary>Sample-clock time of the latest delivered command on any channel, ns (<see cref="long.MinValue"/> before
+    /// any): front ends blank stimulation artifacts after it, response-window detectors count from it.</summary>
+    public long LastDeliveryNs => Volatile.Read(ref _lastDeliveryNs);
 
     /// <summary>True once tripped: every later command is refused for the rest of the run.</summary>
     public bool IsTripped => _tripReason is not null;
@@ -77,6 +82,8 @@ public sealed class SafetyInterlock : IDisposable
         double? repeatRateHz = null, string? repeatSetting = null)
     {
         var l = channel.Limits;
+        if (ElectricalViolation(l, template) is { } electrical)
+            throw new SettingException($"{settingPrefix}.{electrical.Setting}", electrical.Value, electrical.Allowed);
         if (!(template.PowerMw >= 0) || template.PowerMw > l.MaxPowerMw)
             throw new SettingException($"{settingPrefix}.powerMw", template.PowerMw, $"between 0 and {F(l.MaxPowerMw)} (stimulator '{l.Name}' maxPowerMw)");
         if (!(template.PulseWidthMs > 0) || template.PulseWidthMs > l.MaxPulseWidthMs)
@@ -119,14 +126,18 @@ public sealed class SafetyInterlock : IDisposable
                 channel.History.Add(command);
                 channel.Stimulator.Deliver(command);
                 channel.Delivered++;
+                channel.LastDeliveryNs = command.SampleTimeNs;
+                Volatile.Write(ref _lastDeliveryNs, Math.Max(_lastDeliveryNs, command.SampleTimeNs));
             }
         }
         if (reason is null)
         {
             Interlocked.Increment(ref _delivered);
             _events.Add(new RunEvent(RunEventKind.Stimulation, command.SampleTimeNs, MonotonicClock.NowNs(), channel.Name,
-                $"{command.PulseCount}×{F(command.PulseWidthMs)} ms at {F(command.PulseRateHz)} Hz, {F(command.PowerMw)} mW on {command.Targets.Count} targets ({command.Targets.Name})",
-                command.PowerMw));
+                command.IsElectrical
+                    ? $"{command.PulseCount}× biphasic {F(command.AmplitudeUa)} µA × {F(command.PhaseWidthUs)} µs at {F(command.PulseRateHz)} Hz on {command.Targets.Count} electrodes ({command.Targets.Name})"
+                    : $"{command.PulseCount}×{F(command.PulseWidthMs)} ms at {F(command.PulseRateHz)} Hz, {F(command.PowerMw)} mW on {command.Targets.Count} targets ({command.Targets.Name})",
+                command.IsElectrical ? command.AmplitudeUa : command.PowerMw));
             return true;
         }
         Interlocked.Increment(ref _refused);
@@ -209,6 +220,7 @@ public sealed class SafetyInterlock : IDisposable
     /// <summary>Why <paramref name="command"/> may not be delivered on top of <paramref name="history"/>, or null.</summary>
     private static string? Violation(StimulationLimits l, PulseHistory history, in StimulationCommand command)
     {
+        if (ElectricalViolation(l, command) is { } e) return e.Message;
         if (!(command.PowerMw >= 0) || command.PowerMw > l.MaxPowerMw)
             return $"power {F(command.PowerMw)} mW exceeds maxPowerMw {F(l.MaxPowerMw)} of '{l.Name}'";
         if (!(command.PulseWidthMs > 0) || command.PulseWidthMs > l.MaxPulseWidthMs)
@@ -236,6 +248,47 @@ public sealed class SafetyInterlock : IDisposable
         }
         return null;
     }
+
+    /// <summary>The first electrical limit <paramref name="c"/> breaks (kind, amplitude, phase width, charge per phase,
+    /// charge balance), or null.</summary>
+    private static ElectricalProblem? ElectricalViolation(StimulationLimits l, in StimulationCommand c)
+    {
+        bool electricalChannel = l.Kind == StimulatorKind.Electrical;
+        if (c.IsElectrical != electricalChannel)
+            return new("amplitudeUa", c.AmplitudeUa, electricalChannel
+                    ? $"a current pulse (amplitudeUa and phaseUs > 0): '{l.Name}' is an electrical stimulator"
+                    : $"no current: '{l.Name}' is a light stimulator (set powerMw instead)",
+                electricalChannel ? $"'{l.Name}' is electrical: the command has no current pulse" : $"'{l.Name}' is a light stimulator: the command is a current pulse");
+        if (!electricalChannel) return null;
+        if (c.Targets.Electrodes is null)
+            return new("targets", c.Targets.Name, "a group of electrodes", $"'{l.Name}' stimulates electrodes: targets '{c.Targets.Name}' are not electrodes");
+        double a1 = c.AmplitudeUa, a2 = c.BalanceAmplitudeUa, w1 = c.PhaseWidthUs, w2 = c.BalancePhaseWidthUs;
+        if (!(a1 > 0) || a1 > l.MaxAmplitudeUa || a2 < 0 || a2 > l.MaxAmplitudeUa)
+        {
+            double bad = !(a1 > 0) || a1 > l.MaxAmplitudeUa ? a1 : a2;
+            return new("amplitudeUa", bad, $"> 0 and at most {F(l.MaxAmplitudeUa)} µA (stimulator '{l.Name}' maxAmplitudeUa)",
+                $"amplitude {F(bad)} µA exceeds maxAmplitudeUa {F(l.MaxAmplitudeUa)} of '{l.Name}'");
+        }
+        if (!(w1 > 0) || w1 > l.MaxPhaseWidthUs || w2 < 0 || w2 > l.MaxPhaseWidthUs)
+        {
+            double bad = !(w1 > 0) || w1 > l.MaxPhaseWidthUs ? w1 : w2;
+            return new("phaseUs", bad, $"> 0 and at most {F(l.MaxPhaseWidthUs)} µs (stimulator '{l.Name}' maxPhaseWidthUs)",
+                $"phase width {F(bad)} µs exceeds maxPhaseWidthUs {F(l.MaxPhaseWidthUs)} of '{l.Name}'");
+        }
+        double q1 = a1 * w1 / 1000, q2 = a2 * w2 / 1000;
+        if (Math.Max(q1, q2) > l.MaxChargePerPhaseNc)
+            return new("amplitudeUa", a1, $"a current × phase width within maxChargePerPhaseNc {F(l.MaxChargePerPhaseNc)} nC of '{l.Name}' (this pulse: {F(Math.Max(q1, q2))} nC per phase)",
+                $"charge per phase {F(Math.Max(q1, q2))} nC exceeds maxChargePerPhaseNc {F(l.MaxChargePerPhaseNc)} of '{l.Name}'");
+        if (l.ChargeBalanceRequired && Math.Abs(q1 - q2) > 0.01 * Math.Max(q1, q2))
+            return new("balance", $"{F(q1)} nC then {F(q2)} nC", $"equal and opposite phases: '{l.Name}' requires charge balance (chargeBalanceRequired)",
+                $"pulse not charge-balanced ({F(q1)} nC cathodic, {F(q2)} nC anodic): '{l.Name}' requires chargeBalanceRequired");
+        if ((w1 + w2) / 1000 > l.MaxPulseWidthMs + 1e-9)
+            return new("phaseUs", w1, $"phases together within maxPulseWidthMs {F(l.MaxPulseWidthMs)} ms of '{l.Name}'",
+                $"pulse of {F((w1 + w2) / 1000)} ms exceeds maxPulseWidthMs {F(l.MaxPulseWidthMs)} of '{l.Name}'");
+        return null;
+    }
+
+    private sealed record ElectricalProblem(string Setting, object Value, string Allowed, string Message);
 
     internal static string F(double v) => v.ToString("0.###", CultureInfo.InvariantCulture);
 }
@@ -267,6 +320,9 @@ public sealed class StimulationChannel
 
     /// <summary>Commands delivered on this channel.</summary>
     public long Delivered { get; internal set; }
+
+    /// <summary>Sample-clock time of the latest command delivered on this channel, ns (<see cref="long.MinValue"/> before any).</summary>
+    public long LastDeliveryNs { get; internal set; } = long.MinValue;
 
     internal IStimulator Stimulator { get; }
 
@@ -314,10 +370,17 @@ internal sealed class PulseHistory(int capacity)
 /// <param name="MaxPulseRateHz">Most pulses in any one-second window.</param>
 /// <param name="MaxDutyCycle">Highest on-fraction over any one-second window.</param>
 /// <param name="WatchdogTimeoutMs">Stall time after which everything is switched off, ms.</param>
+/// <param name="Kind">Light or current.</param>
+/// <param name="MaxAmplitudeUa">Electrical: highest current of either phase, µA.</param>
+/// <param name="MaxPhaseWidthUs">Electrical: longest phase, µs.</param>
+/// <param name="MaxChargePerPhaseNc">Electrical: most charge per phase, nC.</param>
+/// <param name="ChargeBalanceRequired">Electrical: both phases must carry the same charge (within 1 %).</param>
 public sealed record StimulationLimits(string Name, double MaxPowerMw, double MaxPulseWidthMs, double MaxPulseRateHz,
-    double MaxDutyCycle, double WatchdogTimeoutMs)
+    double MaxDutyCycle, double WatchdogTimeoutMs, StimulatorKind Kind = StimulatorKind.Optogenetic,
+    double MaxAmplitudeUa = 0, double MaxPhaseWidthUs = 0, double MaxChargePerPhaseNc = 0, bool ChargeBalanceRequired = true)
 {
     /// <summary>Copies the limits of a stimulator profile.</summary>
     public static StimulationLimits From(StimulatorProfile p) =>
-        new(p.Name, p.MaxPowerMw, p.MaxPulseWidthMs, p.MaxPulseRateHz, p.MaxDutyCycle, p.WatchdogTimeoutMs);
+        new(p.Name, p.MaxPowerMw, p.MaxPulseWidthMs, p.MaxPulseRateHz, p.MaxDutyCycle, p.WatchdogTimeoutMs,
+            p.Kind, p.MaxAmplitudeUa, p.MaxPhaseWidthUs, p.MaxChargePerPhaseNc, p.ChargeBalanceRequired);
 }

@@ -44,6 +44,19 @@ public sealed class StimulusAvoidanceSettings : IStageSettings
     /// <summary>Pulse rate within a stimulus, in Hz.</summary>
     public double PulseRateHz { get; set; } = 20;
 
+    /// <summary>Electrical pulses: current of each phase, µA (0 = light pulses with <see cref="PowerMw"/>).</summary>
+    public double AmplitudeUa { get; set; }
+
+    /// <summary>Electrical pulses: width of each phase, µs (biphasic, cathodic first, charge-balanced).</summary>
+    public double PhaseUs { get; set; } = 200;
+
+    /// <summary>Control condition: stimulation is not contingent on the response. Each trial stimulates for the
+    /// whole <see cref="MaxTrialS"/> whatever the detector does; the first response time is still recorded.</summary>
+    public bool OpenLoop { get; set; }
+
+    /// <summary>Time before the first trial (spontaneous activity; the front end estimates its noise), s.</summary>
+    public double WarmUpS { get; set; }
+
     /// <summary>Where these settings sit in the experiment file, for messages.</summary>
     public string SettingPath { get; set; } = "protocol";
 
@@ -53,7 +66,10 @@ public sealed class StimulusAvoidanceSettings : IStageSettings
         Check.NotEmpty($"{SettingPath}.stimulator", Stimulator);
         Check.NotEmpty($"{SettingPath}.targets", Targets);
         Check.NotEmpty($"{SettingPath}.detector", Detector);
-        Check.InRange($"{SettingPath}.stimulusRateHz", StimulusRateHz, 0.01, 50);
+        Check.InRange($"{SettingPath}.stimulusRateHz", StimulusRateHz, 0.01, 500);
+        Check.InRange($"{SettingPath}.warmUpS", WarmUpS, 0, 3600);
+        Check.InRange($"{SettingPath}.pulse.amplitudeUa", AmplitudeUa, 0, 10_000);
+        if (AmplitudeUa > 0) Check.InRange($"{SettingPath}.pulse.phaseUs", PhaseUs, 1, 100_000);
         Check.InRange($"{SettingPath}.responseWindowS[0]", ResponseWindowStartS, 0, 60);
         Check.InRange($"{SettingPath}.responseWindowS[1]", ResponseWindowEndS, ResponseWindowStartS + 1e-3, 60);
         Check.InRange($"{SettingPath}.pauseS", PauseS, 0, 3600);
@@ -87,7 +103,7 @@ public sealed record TrialRecord(int Index, double StartS, double EndS, int Stim
 /// the protocol behaves the same in real time and in an as-fast-as-possible dry run. It decides on every frame; the
 /// decision ("stimulate now" or not) is the last stage of the fast loop.
 /// </summary>
-public sealed class StimulusAvoidanceProtocol : IFastStage
+public sealed class StimulusAvoidanceProtocol : ClosedLoop.Control.Mea.IProtocolStage
 {
     private enum State { Idle, Stimulating, Pausing, Done }
 
@@ -102,6 +118,7 @@ public sealed class StimulusAvoidanceProtocol : IFastStage
     private long _trialStartNs, _nextStimulusNs, _lastStimulusNs, _pauseEndNs;
     private long _intervalNs, _windowStartNs, _windowEndNs, _maxTrialNs, _pauseNs;
     private int _trialIndex, _trialStimuli, _trialRefused;
+    private long _firstResponseNs;
 
     /// <summary>Wires the protocol to its detector, its targets and the interlock channel it stimulates through.</summary>
     public StimulusAvoidanceProtocol(StimulusAvoidanceSettings settings, IPatternDetector detector, StimulationTargets targets,
@@ -149,7 +166,11 @@ public sealed class StimulusAvoidanceProtocol : IFastStage
         _maxTrialNs = (long)(_settings.MaxTrialS * 1e9);
         _pauseNs = (long)(_settings.PauseS * 1e9);
         _lastStimulusNs = long.MinValue;
+        _firstResponseNs = long.MinValue;
     }
+
+    /// <summary>The settings (the condition, the pulse, the trial timing).</summary>
+    public StimulusAvoidanceSettings Settings => _settings;
 
     /// <inheritdoc />
     public void Process(Frame frame)
@@ -159,6 +180,7 @@ public sealed class StimulusAvoidanceProtocol : IFastStage
         switch (_state)
         {
             case State.Idle:
+                if (now < (long)(_settings.WarmUpS * 1e9)) break;
                 BeginTrial(now);
                 goto case State.Stimulating;
 
@@ -166,7 +188,11 @@ public sealed class StimulusAvoidanceProtocol : IFastStage
                 if (_detector.FiredThisFrame && _lastStimulusNs != long.MinValue)
                 {
                     long sinceStimulus = _detector.LastDetectionNs - _lastStimulusNs;
-                    if (sinceStimulus >= _windowStartNs && sinceStimulus <= _windowEndNs)
+                    if (sinceStimulus >= _windowStartNs && sinceStimulus <= _windowEndNs && _settings.OpenLoop)
+                    {
+                        if (_firstResponseNs == long.MinValue) _firstResponseNs = _detector.LastDetectionNs;
+                    }
+                    else if (sinceStimulus >= _windowStartNs && sinceStimulus <= _windowEndNs)
                     {
                         _interlock.Stop(_channel);
                         EndTrial(now, (_detector.LastDetectionNs - _trialStartNs) / 1e9);
@@ -176,7 +202,7 @@ public sealed class StimulusAvoidanceProtocol : IFastStage
                 if (now - _trialStartNs >= _maxTrialNs)
                 {
                     _interlock.Stop(_channel); // a train still running must not spill into the pause
-                    EndTrial(now, null);
+                    EndTrial(now, _firstResponseNs == long.MinValue ? null : (_firstResponseNs - _trialStartNs) / 1e9);
                     break;
                 }
                 if (now >= _nextStimulusNs)
@@ -215,7 +241,10 @@ public sealed class StimulusAvoidanceProtocol : IFastStage
     public void RegisterParameters(ParameterBoard board)
     {
         string p = _settings.SettingPath;
-        board.Register($"{p}.powerMw", "mW", 0, _channel.Limits.MaxPowerMw, () => _settings.PowerMw, v => _settings.PowerMw = v,
+        if (_settings.AmplitudeUa > 0)
+            board.Register($"{p}.amplitudeUa", "µA", 0.001, _channel.Limits.MaxAmplitudeUa, () => _settings.AmplitudeUa, v => _settings.AmplitudeUa = v,
+                $"current of each phase (at most the interlock's limit for '{_channel.Name}'; the charge limit still applies per command)");
+        else board.Register($"{p}.powerMw", "mW", 0, _channel.Limits.MaxPowerMw, () => _settings.PowerMw, v => _settings.PowerMw = v,
             $"light power of each pulse (at most the interlock's limit for '{_channel.Name}')");
         board.Register($"{p}.responseWindowStartS", "s", 0, 10, () => _settings.ResponseWindowStartS,
             v => { _settings.ResponseWindowStartS = Math.Min(v, _settings.ResponseWindowEndS); _windowStartNs = (long)(_settings.ResponseWindowStartS * 1e9); },
@@ -240,6 +269,7 @@ public sealed class StimulusAvoidanceProtocol : IFastStage
         _lastStimulusNs = long.MinValue;
         _trialStimuli = 0;
         _trialRefused = 0;
+        _firstResponseNs = long.MinValue;
         Log(RunEventKind.TrialStarted, now, $"trial {_trialIndex}: stimulating '{_targets.Name}' at {SafetyInterlock.F(_settings.StimulusRateHz)} Hz");
     }
 
@@ -255,8 +285,13 @@ public sealed class StimulusAvoidanceProtocol : IFastStage
             responseTimeS ?? double.NaN);
     }
 
-    private StimulationCommand Command(long now) =>
-        new(_targets, _settings.PowerMw, _settings.PulseWidthMs, _settings.PulseCount, _settings.PulseRateHz, now);
+    private StimulationCommand Command(long now) => _settings.AmplitudeUa > 0
+        ? new(_targets, 0, 2 * _settings.PhaseUs / 1000, _settings.PulseCount, _settings.PulseRateHz, now)
+        {
+            AmplitudeUa = _settings.AmplitudeUa, PhaseWidthUs = _settings.PhaseUs,
+            BalanceAmplitudeUa = _settings.AmplitudeUa, BalancePhaseWidthUs = _settings.PhaseUs,
+        }
+        : new(_targets, _settings.PowerMw, _settings.PulseWidthMs, _settings.PulseCount, _settings.PulseRateHz, now);
 
     private void Log(RunEventKind kind, long now, string message, double value = double.NaN) =>
         _context!.Events.Add(new RunEvent(kind, now, MonotonicClock.NowNs(), "stimulus-avoidance", message, value));

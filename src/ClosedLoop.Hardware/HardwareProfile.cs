@@ -48,6 +48,9 @@ public sealed class HardwareProfile
     /// <summary>The detectors (photomultipliers), in the order of their frame channels.</summary>
     public List<PmtProfile> Pmts { get; set; } = new();
 
+    /// <summary>A multi-electrode array rig (electrode streams instead of images), or null.</summary>
+    public MeaProfile? Mea { get; set; }
+
     /// <summary>Checks every value and the consistency between sections.</summary>
     public void Validate()
     {
@@ -68,6 +71,7 @@ public sealed class HardwareProfile
         }
         Scanners?.Validate();
         Etl?.Validate();
+        Mea?.Validate();
         Optics?.Validate();
         Laser?.Validate();
         var pmtNames = new HashSet<string>(StringComparer.Ordinal);
@@ -430,6 +434,9 @@ public enum StimulatorKind
 {
     /// <summary>Photostimulation of spots in the field of view (laser + galvos or SLM).</summary>
     Optogenetic,
+
+    /// <summary>Current-controlled biphasic pulses on MEA electrodes.</summary>
+    Electrical,
 }
 
 /// <summary>A stimulator and its safety limits. The limits are enforced by the safety interlock for every command
@@ -457,6 +464,19 @@ public sealed class StimulatorProfile
     /// <summary>Stimulation is switched off when the fast loop has not finished a frame for this long, in ms.</summary>
     public double WatchdogTimeoutMs { get; set; } = 250;
 
+    /// <summary>Electrical stimulators: highest current of either phase, µA.</summary>
+    public double MaxAmplitudeUa { get; set; } = 50;
+
+    /// <summary>Electrical stimulators: longest phase, µs.</summary>
+    public double MaxPhaseWidthUs { get; set; } = 500;
+
+    /// <summary>Electrical stimulators: most charge in one phase, nC (µA × µs / 1000).</summary>
+    public double MaxChargePerPhaseNc { get; set; } = 10;
+
+    /// <summary>Electrical stimulators: every pulse must be charge-balanced (both phases carry the same charge,
+    /// within 1 %).</summary>
+    public bool ChargeBalanceRequired { get; set; } = true;
+
     /// <summary>Role name of the digital output (in <c>daq.channels</c>) that gates or triggers this stimulator; null
     /// when it is driven some other way.</summary>
     public string? TriggerChannel { get; set; }
@@ -470,6 +490,65 @@ public sealed class StimulatorProfile
         Check.InRange($"{path}.maxPulseRateHz", MaxPulseRateHz, 0.001, 10_000);
         Check.InRange($"{path}.maxDutyCycle", MaxDutyCycle, 0.0001, 1);
         Check.InRange($"{path}.watchdogTimeoutMs", WatchdogTimeoutMs, 10, 10_000);
+        Check.InRange($"{path}.maxAmplitudeUa", MaxAmplitudeUa, 0, 10_000);
+        Check.InRange($"{path}.maxPhaseWidthUs", MaxPhaseWidthUs, 1, 100_000);
+        Check.InRange($"{path}.maxChargePerPhaseNc", MaxChargePerPhaseNc, 0, 10_000);
         if (TriggerChannel is not null) Check.NotEmpty($"{path}.triggerChannel", TriggerChannel);
+    }
+}
+
+/// <summary>
+/// A multi-electrode array rig: one analog input channel per electrode (channel N = electrode N, in the layout's
+/// name order) read in blocks of <see cref="BlockMs"/>, one analog output channel per electrode driving its current
+/// stimulator. With <c>daq.backend: simulated</c> the array carries a virtual culture (firmware-sim).
+/// </summary>
+public sealed class MeaProfile
+{
+    /// <summary>Electrode layout: <c>60</c> (8 × 8 without corners, names 12 … 87) or <c>hd</c> /
+    /// <c>hd:ROWSxCOLS@PITCH_UM</c>.</summary>
+    public string Layout { get; set; } = "60";
+
+    /// <summary>DAQ device name (channels DEVICE/aiN and DEVICE/aoN).</summary>
+    public string Device { get; set; } = "Mea1";
+
+    /// <summary>Sampling rate per electrode, Hz.</summary>
+    public double SampleRateHz { get; set; } = 25_000;
+
+    /// <summary>Samples of every electrode are handed on in blocks of this many ms (one block = one frame of the
+    /// fast loop).</summary>
+    public int BlockMs { get; set; } = 1;
+
+    /// <summary>Head-stage and amplifier gain between electrode and ADC.</summary>
+    public double AmplifierGain { get; set; } = 1000;
+
+    /// <summary>AI range at the ADC, ± V.</summary>
+    public double AiRangeV { get; set; } = 5;
+
+    /// <summary>AO range, ± V.</summary>
+    public double AoRangeV { get; set; } = 10;
+
+    /// <summary>Stimulator current per AO volt, µA/V.</summary>
+    public double MicroampsPerVolt { get; set; } = 10;
+
+    /// <summary>Simulated culture: neurons.</summary>
+    public int CultureNeurons { get; set; } = 1000;
+
+    /// <summary>Simulated culture: seed (same seed, same culture and activity).</summary>
+    public long CultureSeed { get; set; } = 1;
+
+    /// <summary>Checks every setting, naming the first bad one.</summary>
+    public void Validate()
+    {
+        Check.NotEmpty("mea.layout", Layout);
+        Check.NotEmpty("mea.device", Device);
+        Check.InRange("mea.sampleRateHz", SampleRateHz, 1000, 100_000);
+        Check.InRange("mea.blockMs", BlockMs, 1, 100);
+        Check.InRange("mea.amplifierGain", AmplifierGain, 1, 1e6);
+        Check.InRange("mea.aiRangeV", AiRangeV, 0.01, 10);
+        Check.InRange("mea.aoRangeV", AoRangeV, 0.01, 10);
+        Check.InRange("mea.microampsPerVolt", MicroampsPerVolt, 0.001, 10_000);
+        Check.InRange("mea.culture.neurons", CultureNeurons, 50, 200_000);
+        if (SampleRateHz / 1000 * BlockMs % 1 != 0)
+            throw new SettingException("mea.sampleRateHz", SampleRateHz, "a whole number of samples per block (a multiple of 1000 Hz / blockMs)");
     }
 }

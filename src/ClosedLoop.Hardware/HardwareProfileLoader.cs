@@ -84,6 +84,7 @@ public static partial class HardwareProfileLoader
         if (root.Section("optics") is { } optics) profile.Optics = ReadOptics(optics);
         if (root.Section("laser") is { } laser) profile.Laser = ReadLaser(laser);
         foreach (var s in root.SectionList("pmts")) profile.Pmts.Add(ReadPmt(s));
+        if (root.Section("mea") is { } mea) profile.Mea = ReadMea(mea);
         root.RejectUnknownKeys();
 
         try
@@ -217,6 +218,31 @@ public static partial class HardwareProfileLoader
         m.MaxDutyCycle = s.Double("maxDutyCycle", m.MaxDutyCycle);
         m.WatchdogTimeoutMs = s.Double("watchdogTimeoutMs", m.WatchdogTimeoutMs);
         m.TriggerChannel = s.OptionalString("triggerChannel", m.TriggerChannel);
+        m.MaxAmplitudeUa = s.Double("maxAmplitudeUa", m.MaxAmplitudeUa);
+        m.MaxPhaseWidthUs = s.Double("maxPhaseWidthUs", m.MaxPhaseWidthUs);
+        m.MaxChargePerPhaseNc = s.Double("maxChargePerPhaseNc", m.MaxChargePerPhaseNc);
+        m.ChargeBalanceRequired = s.Bool("chargeBalanceRequired", m.ChargeBalanceRequired);
+        s.RejectUnknownKeys();
+        return m;
+    }
+
+    private static MeaProfile ReadMea(YamlSection s)
+    {
+        var m = new MeaProfile();
+        m.Layout = s.OptionalString("layout", m.Layout)!;
+        m.Device = s.OptionalString("device", m.Device)!;
+        m.SampleRateHz = s.Double("sampleRateHz", m.SampleRateHz);
+        m.BlockMs = s.Int("blockMs", m.BlockMs);
+        m.AmplifierGain = s.Double("amplifierGain", m.AmplifierGain);
+        m.AiRangeV = s.Double("aiRangeV", m.AiRangeV);
+        m.AoRangeV = s.Double("aoRangeV", m.AoRangeV);
+        m.MicroampsPerVolt = s.Double("microampsPerVolt", m.MicroampsPerVolt);
+        if (s.Section("culture") is { } c)
+        {
+            m.CultureNeurons = c.Int("neurons", m.CultureNeurons);
+            m.CultureSeed = c.Int("seed", (int)m.CultureSeed);
+            c.RejectUnknownKeys();
+        }
         s.RejectUnknownKeys();
         return m;
     }

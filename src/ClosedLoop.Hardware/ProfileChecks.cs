@@ -45,7 +45,7 @@ public static partial class ProfileChecks
     {
         ArgumentNullException.ThrowIfNull(profile);
         var problems = new List<ProfileProblem>();
-        double framePeriodMs = 1000.0 / profile.Imaging.FrameRateHz;
+        double framePeriodMs = profile.Mea is { } meaRig ? meaRig.BlockMs : 1000.0 / profile.Imaging.FrameRateHz;
 
         if (profile.Simulation is { } sim)
         {
@@ -72,12 +72,15 @@ public static partial class ProfileChecks
             string path = $"stimulators[{i}]";
             if (s.WatchdogTimeoutMs <= framePeriodMs)
                 problems.Add(new(ProblemSeverity.Error, $"{path}.watchdogTimeoutMs", s.WatchdogTimeoutMs,
-                    $"longer than one frame period ({Ms(framePeriodMs)} ms at imaging.frameRateHz = {Ms(profile.Imaging.FrameRateHz)}), " +
+                    $"longer than one frame period ({Ms(framePeriodMs)} ms{(profile.Mea is null ? $" at imaging.frameRateHz = {Ms(profile.Imaging.FrameRateHz)}" : ", one mea block")}), " +
                     "or the watchdog switches stimulation off between every two frames"));
-            else if (s.WatchdogTimeoutMs > MaxWatchdogFrames * framePeriodMs)
+            else if (s.WatchdogTimeoutMs > MaxWatchdogFrames * (profile.Mea is null ? framePeriodMs : Math.Max(framePeriodMs, 20)))
                 problems.Add(new(ProblemSeverity.Warning, $"{path}.watchdogTimeoutMs", s.WatchdogTimeoutMs,
                     $"at most {MaxWatchdogFrames} frame periods ({Ms(MaxWatchdogFrames * framePeriodMs)} ms), " +
                     "or stimulation stays on long after the loop has stalled"));
+            if (s.Kind == StimulatorKind.Electrical && profile.Mea is null)
+                problems.Add(new(ProblemSeverity.Error, $"{path}.kind", "electrical",
+                    "an electrical stimulator needs an 'mea' section (its electrodes are the array's)"));
             if (s.MaxPulseWidthMs / 1000.0 > s.MaxDutyCycle)
                 problems.Add(new(ProblemSeverity.Warning, $"{path}.maxPulseWidthMs", s.MaxPulseWidthMs,
                     $"at most maxDutyCycle × 1000 ms ({Ms(s.MaxDutyCycle * 1000)} ms): a longer pulse always breaks the duty-cycle limit"));

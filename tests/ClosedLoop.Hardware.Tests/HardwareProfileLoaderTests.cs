@@ -63,8 +63,29 @@ public class HardwareProfileLoaderTests
     [Fact]
     public void BuiltinNames_ListsEveryShippedProfile()
     {
-        Assert.Equal(["ni-x-series-resonant", "sim-galvo", "sim-resonant", "sim-two-photon", "sim-two-photon-512"],
+        Assert.Equal(["ni-x-series-resonant", "sim-galvo", "sim-mea", "sim-resonant", "sim-two-photon", "sim-two-photon-512"],
             HardwareProfileLoader.BuiltinNames());
+    }
+
+    [Fact]
+    public void SimMea_LoadsTheArrayAndTheElectricalLimits()
+    {
+        var p = HardwareProfileLoader.Load("builtin:sim-mea");
+        Assert.Equal("60", p.Mea!.Layout);
+        Assert.Equal(25_000, p.Mea.SampleRateHz);
+        var s = Assert.Single(p.Stimulators);
+        Assert.Equal(StimulatorKind.Electrical, s.Kind);
+        Assert.Equal(8, s.MaxChargePerPhaseNc);
+        Assert.True(s.ChargeBalanceRequired);
+    }
+
+    [Fact]
+    public void ElectricalStimulatorWithoutAnArray_IsRefusedNamingTheKind()
+    {
+        string text = HardwareProfileLoader.ReadBuiltin("sim-two-photon")!.Replace("kind: optogenetic", "kind: electrical");
+        var ex = Assert.Throws<SettingException>(() => HardwareProfileLoader.Parse(text, "rig.yaml"));
+        Assert.Contains("stimulators[0].kind", ex.Message);
+        Assert.Contains("mea", ex.Message);
     }
 
     [Fact]

@@ -46,11 +46,35 @@ public sealed class Experiment
     /// <summary>Online spike inference (OASIS) after ΔF/F, or null when the experiment has no <c>spikes</c> section.</summary>
     public ClosedLoop.Spikes.OasisSettings? Spikes { get; set; }
 
-    /// <summary>Pattern detectors, by name.</summary>
+    /// <summary>Pattern detectors of kind <c>groupActivity</c>, by name.</summary>
     public List<GroupActivityDetectorSettings> Detectors { get; set; } = new();
 
-    /// <summary>The protocol.</summary>
+    /// <summary>Pattern detectors of kind <c>responseWindow</c>, by name.</summary>
+    public List<ClosedLoop.Control.Mea.ResponseWindowDetectorSettings> ResponseDetectors { get; set; } = new();
+
+    /// <summary>Pattern detectors of kind <c>template</c> (population-vector match), by name.</summary>
+    public List<TemplateMatchDetectorSettings> TemplateDetectors { get; set; } = new();
+
+    /// <summary>Pattern detectors of kind <c>sequence</c> (ordered group activation), by name.</summary>
+    public List<SequenceDetectorSettings> SequenceDetectors { get; set; } = new();
+
+    /// <summary>The MEA front end (band-pass, threshold detection, blanking), or null for an imaging experiment.
+    /// An experiment with a <c>frontEnd</c> section runs on MEA rigs; its groups name electrodes.</summary>
+    public ClosedLoop.Control.Mea.MeaFrontEndSettings? FrontEnd { get; set; }
+
+    /// <summary>Names of every detector, in file order.</summary>
+    public IEnumerable<string> DetectorNames => Detectors.Select(d => d.Name).Concat(ResponseDetectors.Select(d => d.Name))
+        .Concat(TemplateDetectors.Select(d => d.Name)).Concat(SequenceDetectors.Select(d => d.Name));
+
+    /// <summary>Whether a detector watches group <paramref name="group"/>.</summary>
+    public bool Watches(string group) => Detectors.Any(d => d.Group == group) || ResponseDetectors.Any(d => d.Group == group)
+        || TemplateDetectors.Any(d => d.Group == group) || SequenceDetectors.Any(d => d.Steps.Contains(group));
+
+    /// <summary>The protocol (stimulus avoidance; unused defaults when the protocol is <see cref="Pong"/>).</summary>
     public StimulusAvoidanceSettings Protocol { get; set; } = new();
+
+    /// <summary>The pong protocol (<c>protocol.kind: pong</c>), or null.</summary>
+    public ClosedLoop.Control.Mea.PongSettings? Pong { get; set; }
 
     /// <summary>Queue sizes between stages.</summary>
     public PipelineSettings Pipeline { get; set; } = new();

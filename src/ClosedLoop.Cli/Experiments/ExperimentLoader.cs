@@ -53,7 +53,31 @@ public static class ExperimentLoader
         {
             x.Name = root.String("name");
             x.Description = root.OptionalString("description");
-            x.Rois = root.String("rois");
+            if (root.Section("frontEnd") is { } fe)
+            {
+                var f = new ClosedLoop.Control.Mea.MeaFrontEndSettings { SettingPath = "frontEnd" };
+                string kind = fe.String("kind");
+                if (kind != "mea") throw new SettingException("frontEnd.kind", kind, "'mea' (imaging experiments have no frontEnd section: they name their 'rois')");
+                if (fe.Has("bandpassHz"))
+                {
+                    var band = fe.DoubleList("bandpassHz");
+                    if (band.Count != 2) throw new SettingException("frontEnd.bandpassHz", $"{band.Count} values", "two values: [low, high] in Hz");
+                    f.LowCutHz = band[0];
+                    f.HighCutHz = band[1];
+                }
+                f.ThresholdSigma = fe.Double("thresholdSigma", f.ThresholdSigma);
+                f.NoiseWindowS = fe.Double("noiseWindowS", f.NoiseWindowS);
+                f.NoiseUpdateWeight = fe.Double("noiseUpdateWeight", f.NoiseUpdateWeight);
+                f.RefractoryMs = fe.Double("refractoryMs", f.RefractoryMs);
+                f.BlankMs = fe.Double("blankMs", f.BlankMs);
+                f.RateTauS = fe.Double("rateTauS", f.RateTauS);
+                fe.RejectUnknownKeys();
+                f.Validate();
+                x.FrontEnd = f;
+                x.Rois = root.OptionalString("rois", "") ?? "";
+                if (x.Rois.Length > 0) throw new SettingException("rois", x.Rois, "absent in an MEA experiment (frontEnd: mea): its units are the array's electrodes");
+            }
+            else x.Rois = root.String("rois");
             x.DurationS = root.Double("durationS", 0);
             Check.InRange("durationS", x.DurationS, 0, 7 * 86_400);
 
@@ -61,7 +85,7 @@ public static class ExperimentLoader
             foreach (var key in groups.Keys)
             {
                 var members = groups.StringList(key);
-                if (members.Count == 0) throw new SettingException($"groups.{key}", "[]", "at least one ROI name or index");
+                if (members.Count == 0) throw new SettingException($"groups.{key}", "[]", x.FrontEnd is null ? "at least one ROI name or index" : "at least one electrode name");
                 x.Groups.Add(new(key, members));
             }
             groups.RejectUnknownKeys();
@@ -111,12 +135,53 @@ public static class ExperimentLoader
                 x.Spikes = o;
             }
 
-            root.RequiredSection("detectors");
+            bool hasDetectors = root.Section("detectors") is not null;
             foreach (var (name, s) in root.SectionMap("detectors"))
             {
                 string kind = s.String("kind");
+                if (kind == "responseWindow")
+                {
+                    var rw = new ClosedLoop.Control.Mea.ResponseWindowDetectorSettings { Name = name, SettingPath = s.Path, Group = s.String("group") };
+                    if (s.Has("windowMs"))
+                    {
+                        var window = s.DoubleList("windowMs");
+                        if (window.Count != 2) throw new SettingException($"{s.Path}.windowMs", $"{window.Count} values", "two values: [start, end] in ms after each stimulus");
+                        rw.WindowStartMs = window[0];
+                        rw.WindowEndMs = window[1];
+                    }
+                    rw.MinSpikes = s.Int("minSpikes", rw.MinSpikes);
+                    s.RejectUnknownKeys();
+                    rw.Validate();
+                    x.ResponseDetectors.Add(rw);
+                    continue;
+                }
+                if (kind == "template")
+                {
+                    var tm = new TemplateMatchDetectorSettings { Name = name, SettingPath = s.Path, Group = s.String("group"), Template = s.DoubleList("template") };
+                    tm.Signal = s.Enum("signal", tm.Signal);
+                    tm.MinSimilarity = s.Double("minSimilarity", tm.MinSimilarity);
+                    tm.MinNorm = s.Double("minNorm", tm.MinNorm);
+                    tm.RefractoryS = s.Double("refractoryS", tm.RefractoryS);
+                    s.RejectUnknownKeys();
+                    tm.Validate();
+                    x.TemplateDetectors.Add(tm);
+                    continue;
+                }
+                if (kind == "sequence")
+                {
+                    var sq = new SequenceDetectorSettings { Name = name, SettingPath = s.Path, Steps = s.StringList("steps") };
+                    sq.Signal = s.Enum("signal", sq.Signal);
+                    sq.Threshold = s.Double("threshold", sq.Threshold);
+                    sq.MinActive = s.Int("minActive", sq.MinActive);
+                    sq.MaxIntervalS = s.Double("maxIntervalS", sq.MaxIntervalS);
+                    sq.RefractoryS = s.Double("refractoryS", sq.RefractoryS);
+                    s.RejectUnknownKeys();
+                    sq.Validate();
+                    x.SequenceDetectors.Add(sq);
+                    continue;
+                }
                 if (kind != "groupActivity")
-                    throw new SettingException($"{s.Path}.kind", kind, "'groupActivity' (more detector kinds come with the protocol engine)");
+                    throw new SettingException($"{s.Path}.kind", kind, "one of 'groupActivity' (co-activation of a group), 'responseWindow', 'template', 'sequence'");
                 var det = new GroupActivityDetectorSettings
                 {
                     Name = name,
@@ -131,43 +196,19 @@ public static class ExperimentLoader
                 det.Validate();
                 x.Detectors.Add(det);
             }
-            root.RequiredSection("detectors").RejectUnknownKeys();
-            if (x.Detectors.Count == 0) throw new SettingException("detectors", "(none)", "at least one detector");
+            root.Section("detectors")?.RejectUnknownKeys();
+            if (x.DetectorNames.Count() != x.DetectorNames.Distinct().Count())
+                throw new SettingException("detectors", string.Join(", ", x.DetectorNames), "distinct names");
+            bool pong = root.Section("protocol") is { } pk && pk.OptionalString("kind") == "pong";
+            if (!x.DetectorNames.Any() && !pong) throw new SettingException("detectors", hasDetectors ? "(none)" : null, "at least one detector");
 
             var p = root.RequiredSection("protocol");
             string protocolKind = p.String("kind");
-            if (protocolKind != "stimulusAvoidance")
-                throw new SettingException("protocol.kind", protocolKind, "'stimulusAvoidance' (Bakkum and pong protocols come with the protocol engine)");
-            var proto = new StimulusAvoidanceSettings
-            {
-                SettingPath = "protocol",
-                Stimulator = p.String("stimulator"),
-                Targets = p.String("targets"),
-                Detector = p.String("detector"),
-            };
-            proto.StimulusRateHz = p.Double("stimulusRateHz", proto.StimulusRateHz);
-            if (p.Has("responseWindowS"))
-            {
-                var window = p.DoubleList("responseWindowS");
-                if (window.Count != 2) throw new SettingException("protocol.responseWindowS", $"{window.Count} values", "two values: [start, end] in s after each stimulus");
-                proto.ResponseWindowStartS = window[0];
-                proto.ResponseWindowEndS = window[1];
-            }
-            proto.PauseS = p.Double("pauseS", proto.PauseS);
-            proto.MaxTrialS = p.Double("maxTrialS", proto.MaxTrialS);
-            proto.Trials = p.Int("trials", proto.Trials);
-            if (p.Section("pulse") is { } pulse)
-            {
-                proto.PowerMw = pulse.Double("powerMw", proto.PowerMw);
-                proto.PulseWidthMs = pulse.Double("widthMs", proto.PulseWidthMs);
-                proto.PulseCount = pulse.Int("count", proto.PulseCount);
-                proto.PulseRateHz = pulse.Double("rateHz", proto.PulseRateHz);
-                pulse.RejectUnknownKeys();
-            }
-            p.RejectUnknownKeys();
-            proto.Validate();
-            x.Protocol = proto;
-            if (x.Protocol.Trials == 0 && x.DurationS == 0)
+            if (protocolKind == "pong") x.Pong = ReadPong(p);
+            else if (protocolKind != "stimulusAvoidance")
+                throw new SettingException("protocol.kind", protocolKind, "'stimulusAvoidance' or 'pong' (Bakkum protocols come with the protocol engine)");
+            if (x.Pong is null) ReadStimulusAvoidance(p, x);
+            if (x.Pong is null && x.Protocol.Trials == 0 && x.DurationS == 0)
                 throw new SettingException("durationS", 0, "> 0 when protocol.trials is 0 (otherwise the run would never end by itself)");
 
             if (root.Section("pipeline") is { } pl)
@@ -189,5 +230,108 @@ public static class ExperimentLoader
             throw ex.Location is null ? file.Locate(ex) : ex;
         }
         return x;
+    }
+
+    private static void ReadStimulusAvoidance(YamlSection p, Experiment x)
+    {
+        var proto = new StimulusAvoidanceSettings
+        {
+            SettingPath = "protocol",
+            Stimulator = p.String("stimulator"),
+            Targets = p.String("targets"),
+            Detector = p.String("detector"),
+        };
+        proto.StimulusRateHz = p.Double("stimulusRateHz", proto.StimulusRateHz);
+        if (p.Has("responseWindowS"))
+        {
+            var window = p.DoubleList("responseWindowS");
+            if (window.Count != 2) throw new SettingException("protocol.responseWindowS", $"{window.Count} values", "two values: [start, end] in s after each stimulus");
+            proto.ResponseWindowStartS = window[0];
+            proto.ResponseWindowEndS = window[1];
+        }
+        proto.PauseS = p.Double("pauseS", proto.PauseS);
+        proto.MaxTrialS = p.Double("maxTrialS", proto.MaxTrialS);
+        proto.Trials = p.Int("trials", proto.Trials);
+        proto.WarmUpS = p.Double("warmUpS", proto.WarmUpS);
+        if (p.Has("control"))
+        {
+            string control = p.String("control");
+            proto.OpenLoop = control switch
+            {
+                "closed-loop" => false,
+                "open-loop" => true,
+                _ => throw new SettingException("protocol.control", control, "'closed-loop' (stimulation stops at the response) or 'open-loop' (the control: stimulation runs the whole trial whatever the response)"),
+            };
+        }
+        if (p.Section("pulse") is { } pulse)
+        {
+            proto.PowerMw = pulse.Double("powerMw", proto.PowerMw);
+            proto.PulseWidthMs = pulse.Double("widthMs", proto.PulseWidthMs);
+            proto.PulseCount = pulse.Int("count", proto.PulseCount);
+            proto.PulseRateHz = pulse.Double("rateHz", proto.PulseRateHz);
+            proto.AmplitudeUa = pulse.Double("amplitudeUa", proto.AmplitudeUa);
+            proto.PhaseUs = pulse.Double("phaseUs", proto.PhaseUs);
+            pulse.RejectUnknownKeys();
+        }
+        p.RejectUnknownKeys();
+        proto.Validate();
+        x.Protocol = proto;
+    }
+
+    private static ClosedLoop.Control.Mea.PongSettings ReadPong(YamlSection p)
+    {
+        var g = new ClosedLoop.Control.Mea.PongSettings
+        {
+            SettingPath = "protocol",
+            Stimulator = p.String("stimulator"),
+            Sensory = p.String("sensory"),
+            MotorUp = p.String("motorUp"),
+            MotorDown = p.String("motorDown"),
+        };
+        if (p.Has("control"))
+        {
+            string control = p.String("control");
+            g.OpenLoop = control switch
+            {
+                "closed-loop" => false,
+                "open-loop" => true,
+                _ => throw new SettingException("protocol.control", control, "'closed-loop' (hit and miss feedback) or 'open-loop' (the control: no feedback)"),
+            };
+        }
+        g.Games = p.Int("games", g.Games);
+        g.WarmUpS = p.Double("warmUpS", g.WarmUpS);
+        g.BallSpeedPerS = p.Double("ballSpeedPerS", g.BallSpeedPerS);
+        g.PaddleHalfHeight = p.Double("paddleHalfHeight", g.PaddleHalfHeight);
+        g.PaddleGainPerHz = p.Double("paddleGainPerHz", g.PaddleGainPerHz);
+        if (p.Has("sensoryRateHz"))
+        {
+            var r = p.DoubleList("sensoryRateHz");
+            if (r.Count != 2) throw new SettingException("protocol.sensoryRateHz", $"{r.Count} values", "two values: [far, near] in Hz");
+            g.MinRateHz = r[0];
+            g.MaxRateHz = r[1];
+        }
+        if (p.Section("hitFeedback") is { } hit)
+        {
+            g.HitFeedbackRateHz = hit.Double("rateHz", g.HitFeedbackRateHz);
+            g.HitFeedbackS = hit.Double("durationS", g.HitFeedbackS);
+            hit.RejectUnknownKeys();
+        }
+        if (p.Section("missFeedback") is { } miss)
+        {
+            g.MissFeedbackRateHz = miss.Double("rateHz", g.MissFeedbackRateHz);
+            g.MissFeedbackS = miss.Double("durationS", g.MissFeedbackS);
+            miss.RejectUnknownKeys();
+        }
+        g.RestS = p.Double("restS", g.RestS);
+        g.Seed = p.Int("seed", g.Seed);
+        if (p.Section("pulse") is { } pulse)
+        {
+            g.AmplitudeUa = pulse.Double("amplitudeUa", g.AmplitudeUa);
+            g.PhaseUs = pulse.Double("phaseUs", g.PhaseUs);
+            pulse.RejectUnknownKeys();
+        }
+        p.RejectUnknownKeys();
+        g.Validate();
+        return g;
     }
 }
