@@ -163,8 +163,10 @@ public sealed class RunRecorder : ILiveConsumer
                 }
                 DrainEvents();
                 if (ended && !any) break;
-                if (!any) sub.Activity?.WaitForData(TimeSpan.FromMilliseconds(20));
-                if (!any && sub.Activity is null) Thread.Sleep(10);
+                // Poll instead of waiting on the tap's signal: a consumer woken by every frame would be scheduled on the
+                // loop's core right after the tap (wake-up preemption) and delay the next frame. 10 ms at a time, the
+                // disk sees batches of frames and the loop never wakes anyone.
+                if (!any) Thread.Sleep(10);
             }
         }
         catch (Exception ex)
