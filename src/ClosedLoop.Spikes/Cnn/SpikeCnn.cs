@@ -258,7 +258,11 @@ public static class SpikeCnnTrainer
                     for (int t = 0; t < noisy.Length; t++) noisy[t] += sigma * Gaussian(rng);
                 }
                 if (Math.Abs(rate - settings.ModelRateHz) > 1e-9)
-                    noisy = SpikeCnnPreprocessing.Resample(SpikeCnnPreprocessing.Resample(noisy, settings.ModelRateHz, rate), rate, settings.ModelRateHz)[..Math.Min(noisy.Length, ca.Length)];
+                {
+                    // Down to the other rate and back: the detail a slower camera loses is lost here too.
+                    var back = SpikeCnnPreprocessing.Resample(SpikeCnnPreprocessing.Resample(noisy, settings.ModelRateHz, rate), rate, settings.ModelRateHz);
+                    for (int t = 0; t < noisy.Length; t++) noisy[t] = back[Math.Min(t, back.Length - 1)];
+                }
                 double nu = SpikeCnnPreprocessing.NoiseLevel(noisy, settings.ModelRateHz);
                 nuMin = Math.Min(nuMin, nu); nuMax = Math.Max(nuMax, nu);
                 xs.Add(SpikeCnnPreprocessing.Normalise(noisy));
