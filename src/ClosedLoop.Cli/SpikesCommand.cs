@@ -86,10 +86,14 @@ public static class SpikesCommand
         var window = new Option<int>("--window") { Description = "Samples per window (multiple of 4).", DefaultValueFactory = _ => 64 };
         var windows = new Option<int>("--windows") { Description = "Training windows drawn per model.", DefaultValueFactory = _ => new SpikeCnnSettings().TrainingWindows };
         var epochs = new Option<int>("--epochs") { Description = "Epochs over the drawn windows.", DefaultValueFactory = _ => new SpikeCnnSettings().Epochs };
+        var resample = new Option<string>("--resample-hz") { Description = "Frame rates (Hz, comma-separated) each training trace is resampled to and back; empty: none.", DefaultValueFactory = _ => string.Join(",", new SpikeCnnSettings().ResampleRatesHz) };
+        var noise = new Option<string>("--noise-factors") { Description = "Factors (comma-separated, ≥ 1) by which added white noise multiplies each trace's ν.", DefaultValueFactory = _ => string.Join(",", new SpikeCnnSettings().NoiseFactors) };
+        var sigma = new Option<double>("--target-sigma") { Description = "Gaussian smoothing of the true spikes, samples.", DefaultValueFactory = _ => new SpikeCnnSettings().TargetSigmaSamples };
         var cmd = new Command("train", "Train the CNN ensemble on Spikefinder datasets (default 4.train and 6.train) with noise and frame-rate augmentation and write ONNX files; the defaults reproduce the shipped models.")
-            { data, datasets, outDir, models, seed, look, window, windows, epochs };
+            { data, datasets, outDir, models, seed, look, window, windows, epochs, resample, noise, sigma };
         cmd.SetAction(p => Train(p.GetValue(data)!, p.GetValue(datasets)!, p.GetValue(outDir)!, p.GetValue(models), p.GetValue(seed),
-            new SpikeCnnSettings { LookAheadSamples = p.GetValue(look), WindowSamples = p.GetValue(window), TrainingWindows = p.GetValue(windows), Epochs = p.GetValue(epochs) },
+            new SpikeCnnSettings { LookAheadSamples = p.GetValue(look), WindowSamples = p.GetValue(window), TrainingWindows = p.GetValue(windows), Epochs = p.GetValue(epochs),
+                ResampleRatesHz = Doubles(p.GetValue(resample)), NoiseFactors = Doubles(p.GetValue(noise)), TargetSigmaSamples = p.GetValue(sigma) },
             AnsiConsole.Console));
         return cmd;
     }
@@ -122,6 +126,10 @@ public static class SpikesCommand
         return ExitCodes.Ok;
     });
 
+    private static double[] Doubles(string? list) =>
+        (list ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(v => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? d : throw new SettingException("list value", v, "a number")).ToArray();
+
     private static SpikeCnnInference OpenCnn(string model) =>
         model.Equals("cnn", StringComparison.OrdinalIgnoreCase)
             ? SpikeCnnInference.OpenShipped()
@@ -141,8 +149,11 @@ public static class SpikesCommand
         var rois = new Option<int>("--rois") { Description = "Units deconvolved per frame.", DefaultValueFactory = _ => 1000 };
         var frames = new Option<int>("--frames") { Description = "Frames measured after warm-up.", DefaultValueFactory = _ => 20_000 };
         var lookAhead = new Option<int>("--look-ahead") { Description = "Look-ahead, frames.", DefaultValueFactory = _ => 0 };
-        var cmd = new Command("bench", "Measure the online deconvolution stage alone on synthetic ΔF/F at 30 Hz: µs per frame, allocation per frame.") { rois, frames, lookAhead };
-        cmd.SetAction(p => Bench(p.GetValue(rois), p.GetValue(frames), p.GetValue(lookAhead), AnsiConsole.Console));
+        var cnn = new Option<bool>("--cnn") { Description = "Measure the shipped CNN ensemble instead: one window per ROI per frame through every model (ONNX Runtime, 1 thread, and managed)." };
+        var cmd = new Command("bench", "Measure the online deconvolution stage alone on synthetic ΔF/F at 30 Hz: µs per frame, allocation per frame.") { rois, frames, lookAhead, cnn };
+        cmd.SetAction(p => p.GetValue(cnn)
+            ? BenchCnn(p.GetValue(rois), Math.Min(p.GetValue(frames), 2000), AnsiConsole.Console)
+            : Bench(p.GetValue(rois), p.GetValue(frames), p.GetValue(lookAhead), AnsiConsole.Console));
         return cmd;
     }
 
@@ -249,6 +260,41 @@ public static class SpikesCommand
         t.AddRow("allocated per frame", $"{result.AllocatedBytesPerFrame:0.##} B");
         t.AddRow("added latency (look-ahead)", $"{lookAhead} frame(s)");
         console.Write(t);
+        return ExitCodes.Ok;
+    });
+
+    /// <summary><c>spikes bench --cnn</c>: per-frame cost of the CNN ensemble for <paramref name="rois"/> ROIs; returns the exit code.</summary>
+    public static int BenchCnn(int rois, int frames, IAnsiConsole console) => Guard(console, () =>
+    {
+        Check.InRange("--rois", rois, 1, 100_000);
+        Check.InRange("--frames", frames, 100, 10_000_000);
+        var t = new Table().Border(TableBorder.Rounded).AddColumns("backend", "models", "ROIs", "p50 ms/frame", "p99 ms/frame", "max ms/frame", "allocated B/frame");
+        double? first = null;
+        foreach (var kind in new[] { BackendKind.OnnxRuntime, BackendKind.Managed })
+        {
+            using var cnn = SpikeCnnInference.OpenShipped(kind);
+            int w = cnn.Models[0].WindowSamples;
+            var rng = new Random(1);
+            var windows = new float[rois * w];
+            for (int i = 0; i < windows.Length; i++) windows[i] = (float)(rng.NextDouble() * 2 - 0.5);
+            var mean = new float[rois]; var scratch = new float[rois];
+            for (int i = 0; i < 20; i++) cnn.RunWindows(windows, rois, mean, scratch);
+            var ms = new double[frames];
+            long alloc0 = GC.GetAllocatedBytesForCurrentThread();
+            for (int f = 0; f < frames; f++)
+            {
+                long s0 = Stopwatch.GetTimestamp();
+                cnn.RunWindows(windows, rois, mean, scratch);
+                ms[f] = Stopwatch.GetElapsedTime(s0).TotalMilliseconds;
+            }
+            long alloc = GC.GetAllocatedBytesForCurrentThread() - alloc0;
+            Array.Sort(ms);
+            first ??= ms[frames / 2];
+            t.AddRow(Markup.Escape(cnn.BackendName), cnn.Models.Count.ToString(CultureInfo.InvariantCulture), rois.ToString(CultureInfo.InvariantCulture),
+                $"{ms[frames / 2]:0.00}", $"{ms[(int)(frames * 0.99)]:0.00}", $"{ms[^1]:0.00}", $"{(double)alloc / frames:0.#}");
+        }
+        console.Write(t);
+        console.MarkupLine("Per frame = one 64-sample window per ROI through each model of the ensemble; the look-ahead (32 samples = 320 ms at 100 Hz) is added latency on top.");
         return ExitCodes.Ok;
     });
 

@@ -36,7 +36,7 @@ public sealed record SpikeCnnSettings
     public double[] NoiseFactors { get; init; } = [1, 1.5, 2.5];
 
     /// <summary>Frame rates (Hz) a training trace is resampled to and back (linear interpolation); empty: none.</summary>
-    public double[] ResampleRatesHz { get; init; } = [];
+    public double[] ResampleRatesHz { get; init; } = [30, 60, 100];
 
     /// <summary>Training windows drawn per model (from all traces and augmentations).</summary>
     public int TrainingWindows { get; init; } = 150_000;
@@ -427,6 +427,23 @@ public sealed class SpikeCnnInference : IDisposable
         }
         bool outside = !(nu >= NuMin && nu <= NuMax);
         return new SpikeCnnTraceResult(Back(mean), Back(lo), Back(hi), nu, outside);
+    }
+
+    /// <summary>
+    /// One frame of the online use: <paramref name="batch"/> normalised windows (one per ROI, batch × window floats)
+    /// through every model; <paramref name="mean"/> receives the ensemble mean per ROI. <paramref name="scratch"/> holds
+    /// at least <paramref name="batch"/> floats. Allocates nothing after the first call of a batch size.
+    /// </summary>
+    public void RunWindows(ReadOnlySpan<float> windows, int batch, Span<float> mean, Span<float> scratch)
+    {
+        mean[..batch].Clear();
+        foreach (var be in _backends)
+        {
+            be.Run(windows, batch, scratch[..batch]);
+            for (int i = 0; i < batch; i++) mean[i] += scratch[i];
+        }
+        float inv = 1f / _backends.Length;
+        for (int i = 0; i < batch; i++) mean[i] *= inv;
     }
 
     /// <summary>Infers every column of a Spikefinder table (columns one after another).</summary>
