@@ -21,8 +21,10 @@ public class RecordReplayTests
     {
         using var h = new Harness();
         string recorded = Path.Combine(h.Folder, "recorded");
+        // --fast renders ~1500 frames/s; a queue that holds the whole run keeps a recorder that a busy machine delays
+        // from dropping frames (which it may, counted, when it falls behind: that is not what this test is about).
         var (code, live) = Run(h, new RunOptions("builtin:sim-two-photon", "builtin:stimulus-avoidance", null, SimulationPacing.Fast, recorded, Quiet: true),
-            new LiveServices(Record: true));
+            new LiveServices(Record: true, new RecordingSettings { QueueFrames = 1024 }));
         Assert.Equal(0, code);
         var rec = Assert.Single(live!.Live);
         Assert.Null(rec.Error);
@@ -50,7 +52,7 @@ public class RecordReplayTests
         using var h = new Harness();
         string dir = Path.Combine(h.Folder, "rec");
         var (code, report) = Run(h, new RunOptions("builtin:sim-two-photon", "builtin:stimulus-avoidance", 3, SimulationPacing.Fast, dir, Quiet: true),
-            new LiveServices(Record: true));
+            new LiveServices(Record: true, new RecordingSettings { QueueFrames = 1024 })); // no drop, whatever the load
         Assert.Equal(0, code);
         string script = """
             import json, sys, tifffile
