@@ -76,10 +76,14 @@ public sealed class RunHost : IRunControl
     {
         lock (_gate)
         {
-            if (_session is { } s && _state != HostState.Idle)
+            if (_state != HostState.Idle)
             {
-                try { return s.LiveStatusNow() with { State = _state }; }
-                catch (NullReferenceException) { /* still being wired */ }
+                // Between a start and the first frame the session is still being built: running, no counters yet.
+                if (_session is { } s)
+                {
+                    try { return s.LiveStatusNow() with { State = _state }; }
+                    catch (NullReferenceException) { /* still being wired */ }
+                }
                 return Idle(_state);
             }
             return _last is null ? Idle(HostState.Idle) : _last with { State = HostState.Idle };

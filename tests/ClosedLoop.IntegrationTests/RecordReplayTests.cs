@@ -112,6 +112,7 @@ public class RecordReplayTests
         Assert.Equal("not-running", Assert.Throws<ControlException>(() => host.Stop("x")).Code);
 
         host.Start();
+        Assert.Equal(HostState.Running, host.Status().State); // at once, before the session has been built
         Assert.Equal("busy", Assert.Throws<ControlException>(() => host.Start()).Code);
         Assert.Equal("busy", Assert.Throws<ControlException>(() => host.Load("builtin:sim-two-photon", "builtin:stimulus-avoidance")).Code);
         var deadline = DateTime.UtcNow.AddSeconds(30);
