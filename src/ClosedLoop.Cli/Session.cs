@@ -283,12 +283,20 @@ public sealed class Session : IDisposable
         stages.Add(new DetectorStage(detectors, Activity));
         stages.Add(Protocol);
 
+        FinishWiring(stages, detectors, groups, ps.Targets,
+            Enumerable.Range(0, Rois.Count).Select(i => new LiveUnit(Rois[i].Name, Rois[i].PixelIndices.ToArray(), Rois[i].CentroidXPx, Rois[i].CentroidYPx)).ToList());
+    }
+
+    /// <summary>What every rig's wiring ends with: live parameters, the live description and tap for consumers, the
+    /// pipeline, and stimulation off at the end on every path.</summary>
+    private void FinishWiring(List<IFastStage> stages, IEnumerable<IPatternDetector> detectors, Dictionary<string, int[]> groups,
+        string stimulatedGroup, IReadOnlyList<LiveUnit> units)
+    {
         Protocol.RegisterParameters(Parameters);
         foreach (var det in detectors.OfType<GroupActivityDetector>()) det.RegisterParameters(Parameters);
         Parameters.LogTo(Events);
-        Live = new LiveRunInfo(Context, Profile.SourcePath, Experiment.SourcePath, WidthPx, HeightPx,
-            Enumerable.Range(0, Rois.Count).Select(i => new LiveUnit(Rois[i].Name, Rois[i].PixelIndices.ToArray(), Rois[i].CentroidXPx, Rois[i].CentroidYPx)).ToList(),
-            groups.Select(g => new LiveGroup(g.Key, g.Value, g.Key == ps.Targets ? "stimulated" : Experiment.Watches(g.Key) ? "detected" : "group")).ToList(),
+        Live = new LiveRunInfo(Context, Profile.SourcePath, Experiment.SourcePath, WidthPx, HeightPx, units,
+            groups.Select(g => new LiveGroup(g.Key, g.Value, g.Key == stimulatedGroup ? "stimulated" : Experiment.Watches(g.Key) ? "detected" : "group")).ToList(),
             Parameters, LiveStatusNow, RunMetadata()) { PlannedFrames = FrameLimit };
         if (_consumers.Count > 0)
         {
@@ -422,25 +430,8 @@ public sealed class Session : IDisposable
         var mea = Mea!;
         FrontEnd = new ClosedLoop.Control.Mea.MeaFrontEndStage(Experiment.FrontEnd!, channels, samples, mea.SampleRateHz, mea.MicrovoltsPerCode, Activity, () => Interlock.LastDeliveryNs);
         var stages = new List<IFastStage> { FrontEnd, new DetectorStage(detectors, Activity), Protocol };
-        Protocol.RegisterParameters(Parameters);
-        foreach (var det in detectors.OfType<GroupActivityDetector>()) det.RegisterParameters(Parameters);
-        Parameters.LogTo(Events);
-        Live = new LiveRunInfo(Context, Profile.SourcePath, Experiment.SourcePath, WidthPx, HeightPx,
-            layout.Electrodes.Select(e => new LiveUnit(e.Name, Rois[e.Index].PixelIndices.ToArray(), e.Index, samples / 2.0)).ToList(),
-            groups.Select(g => new LiveGroup(g.Key, g.Value, g.Key == stimulatedGroup ? "stimulated" : Experiment.Watches(g.Key) ? "detected" : "group")).ToList(),
-            Parameters, LiveStatusNow, RunMetadata()) { PlannedFrames = FrameLimit };
-        if (_consumers.Count > 0)
-        {
-            Tap = new LiveTap(Activity);
-            stages.Add(Tap);
-            foreach (var c in _consumers) c.Attach(Live, Tap);
-        }
-        Pipeline = new RunPipeline(Source, stages, Experiment.Pipeline, Tap?.FramesHeldMax ?? 0, Parameters);
-        Pipeline.OnShutdown(() =>
-        {
-            Interlock.StopWatchdog();
-            Interlock.AllOff("end of run: all stimulators off");
-        });
+        FinishWiring(stages, detectors, groups, stimulatedGroup,
+            layout.Electrodes.Select(e => new LiveUnit(e.Name, Rois[e.Index].PixelIndices.ToArray(), e.Index, samples / 2.0)).ToList());
     }
 
     /// <summary>Runs the loop until the planned end, a stage's stop, cancellation or a fault. A tripped interlock

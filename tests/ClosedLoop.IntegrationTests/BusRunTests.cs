@@ -50,9 +50,7 @@ public class BusRunTests
     {
         Assert.True(File.Exists(Python), "python3 is missing");
         using var h = new Harness();
-        // Real-time pacing with the default 250 ms watchdog would end the run as a fault on a busy test machine; the
-        // watchdog is not what this test is about.
-        string rig = h.Profile(p => p.Replace("watchdogTimeoutMs: 250", "watchdogTimeoutMs: 5000"));
+        string rig = h.ProfileWithPatientWatchdog();
         var host = new RunHost(new RunOptions(rig, "builtin:stimulus-avoidance", 120, SimulationPacing.Realtime, h.RunFolder, Quiet: true),
             h.Console, null, CancellationToken.None);
         RunReport? report = null;

@@ -19,9 +19,7 @@ public class DashboardRunTests(ITestOutputHelper output)
         using var h = new Harness();
         using var playwright = await Playwright.CreateAsync();
         await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox", "--disable-gpu"] });
-        // The dashboard is under test here, not the watchdog: a busy test machine may stall the loop for longer than the
-        // default 250 ms while chromium works, which would (rightly) end the run as a fault.
-        string rig = h.Profile(p => p.Replace("watchdogTimeoutMs: 250", "watchdogTimeoutMs: 5000"));
+        string rig = h.ProfileWithPatientWatchdog();
         var host = new RunHost(new RunOptions(rig, "builtin:stimulus-avoidance", 120, SimulationPacing.Realtime, h.RunFolder, Quiet: true),
             h.Console, null, CancellationToken.None);
         RunReport? report = null;

@@ -125,8 +125,7 @@ public class DryRunTests
     {
         using var h = new Harness();
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-        // A busy test machine can stall a real-time loop past the default 250 ms watchdog; cancellation is under test.
-        string rig = h.Profile(p => p.Replace("watchdogTimeoutMs: 250", "watchdogTimeoutMs: 5000"));
+        string rig = h.ProfileWithPatientWatchdog();
         var (code, report) = h.Run(rig, ExperimentLoader.DefaultExperiment, SimulationPacing.Realtime, cancel: cancel.Token);
 
         Assert.True(code == ExitCodes.Cancelled, $"exit code {code}: {report?.Fault}");

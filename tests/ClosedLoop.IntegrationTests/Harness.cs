@@ -37,6 +37,10 @@ internal sealed class Harness : IDisposable
         return path;
     }
 
+    /// <summary>The default profile with a 5 s watchdog instead of 250 ms: for real-time runs whose test is not about the
+    /// watchdog, since a busy test machine can stall a real-time loop past 250 ms and (rightly) end the run as a fault.</summary>
+    public string ProfileWithPatientWatchdog() => Profile(p => p.Replace("watchdogTimeoutMs: 250", "watchdogTimeoutMs: 5000"), "rig-patient-watchdog.yaml");
+
     /// <summary>The default experiment's text with <paramref name="edit"/> applied, written to a file.</summary>
     public string Experiment(Func<string, string> edit, string name = "experiment.yaml")
     {
