@@ -37,12 +37,12 @@ public sealed class ActivitySnapshot
 /// A single-producer, single-consumer ring of preallocated <see cref="ActivitySnapshot"/>s: the fast loop copies the
 /// population activity in without waiting or allocating; a slow consumer (recorder, event bus, dashboard) reads
 /// them on its own thread. When the consumer falls behind, new snapshots are dropped and counted, never queued
-/// without bound and never blocking the loop.
+/// without bound and never blocking the loop. Consumers poll (every few milliseconds): the ring never wakes a thread,
+/// because a consumer woken by every frame is scheduled on the loop's core right after the tap and delays the loop.
 /// </summary>
 public sealed class ActivityRing
 {
     private readonly ActivitySnapshot[] _slots;
-    private readonly ManualResetEventSlim _available = new(false);
     private long _head; // next slot to write (producer)
     private long _tail; // next slot to read (consumer)
     private long _dropped;
@@ -94,7 +94,6 @@ public sealed class ActivityRing
         s.SampleTimeNs = activity.SampleTimeNs;
         s.HostNs = hostNs;
         Volatile.Write(ref _head, head + 1);
-        _available.Set(); // an interlocked store: a consumer that just reset it then sees the new head
         return true;
     }
 
@@ -113,15 +112,5 @@ public sealed class ActivityRing
         long tail = _tail;
         if (tail == Volatile.Read(ref _head)) return;
         Volatile.Write(ref _tail, tail + 1);
-    }
-
-    /// <summary>Consumer: waits until a snapshot may be available or <paramref name="timeout"/> passes.</summary>
-    public bool WaitForData(TimeSpan timeout, CancellationToken cancellationToken = default)
-    {
-        if (Count > 0) return true;
-        _available.Reset();
-        if (Count > 0) return true;
-        try { return _available.Wait(timeout, cancellationToken); }
-        catch (OperationCanceledException) { return false; }
     }
 }

@@ -192,12 +192,10 @@ public sealed partial class EventBusPublisher : ILiveConsumer, IDisposable
                 nextInfo = now + _runInfoPeriodNs;
             }
             if (busy) continue;
-            if (run?.Sub.Activity is { } ring) ring.WaitForData(TimeSpan.FromMilliseconds(1));
-            else
-            {
-                _wake.Wait(run is null ? TimeSpan.FromMilliseconds(20) : TimeSpan.FromMilliseconds(1));
-                _wake.Reset();
-            }
+            // Frames and activity are polled every millisecond rather than signalled by the tap: a thread woken by every
+            // frame gets scheduled on the loop's core right after the tap and delays the loop. Events (rare) still wake it.
+            _wake.Wait(run is null ? TimeSpan.FromMilliseconds(20) : TimeSpan.FromMilliseconds(1));
+            _wake.Reset();
         }
     }
 

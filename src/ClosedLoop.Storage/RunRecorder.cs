@@ -163,9 +163,7 @@ public sealed class RunRecorder : ILiveConsumer
                 }
                 DrainEvents();
                 if (ended && !any) break;
-                // Poll instead of waiting on the tap's signal: a consumer woken by every frame would be scheduled on the
-                // loop's core right after the tap (wake-up preemption) and delay the next frame. 10 ms at a time, the
-                // disk sees batches of frames and the loop never wakes anyone.
+                // Polled, never woken by the tap (see ActivityRing): the disk sees batches of frames every 10 ms.
                 if (!any) Thread.Sleep(10);
             }
         }
