@@ -52,6 +52,8 @@ public class DashboardRunTests(ITestOutputHelper output)
         Assert.Contains("stopped by remote control", report!.StopReason);
         Assert.Contains(h.EventsJson(), e => e.GetProperty("message").GetString()!.Contains("thresholdDff changed from 0.15 to 0.4"));
         var dash = Assert.Single(report.Live, l => l.Name == "dashboard");
-        Assert.True(dash.Counters.Values.Sum() > 0, dash.Summary);
+        Assert.True(dash.Counters["framesSent"] > 5, dash.Summary); // the browser saw live frames of this run
+        Assert.True(dash.Counters["commands"] >= 2, dash.Summary);  // the set and the stop went through the page
+        Assert.Equal(0, dash.Counters["badMessages"]);
     }
 }
