@@ -1,0 +1,173 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace ClosedLoop.Imaging.Registration;
+
+/// <summary>
+/// Resampling of frames by a shift: out(x, y) = in(x + offsetX, y + offsetY). To undo a motion whose content displacement
+/// is (dx, dy) (see <see cref="ShiftEstimate"/>), pass offset = (dx, dy). Positions outside the frame take the nearest edge
+/// pixel (replicate); the corrected frame has no zero borders, the pixels next to an edge are repeated instead.
+/// Whole-pixel offsets copy rows (no interpolation); fractional ones interpolate bilinearly with SIMD over the interior
+/// of each row and round to the nearest count. Nothing is allocated.
+/// </summary>
+public static class FrameWarp
+{
+    /// <summary>Shifts <paramref name="pixels"/> (row-major <paramref name="widthPx"/> × <paramref name="heightPx"/>) in
+    /// place by one offset for the whole frame, using <paramref name="scratch"/> (at least as long) for a copy.</summary>
+    public static void Rigid(Span<ushort> pixels, Span<ushort> scratch, int widthPx, int heightPx, double offsetXPx, double offsetYPx)
+    {
+        int n = widthPx * heightPx;
+        if (pixels.Length < n || scratch.Length < n) throw new ArgumentException("pixels and scratch must hold width × height values");
+        if (!double.IsFinite(offsetXPx) || !double.IsFinite(offsetYPx)) return;
+        int ix = (int)Math.Floor(offsetXPx), iy = (int)Math.Floor(offsetYPx);
+        float fx = (float)(offsetXPx - ix), fy = (float)(offsetYPx - iy);
+        if (fx < 1e-3f) fx = 0;
+        else if (fx > 1 - 1e-3f) { fx = 0; ix++; }
+        if (fy < 1e-3f) fy = 0;
+        else if (fy > 1 - 1e-3f) { fy = 0; iy++; }
+        if (ix == 0 && iy == 0 && fx == 0 && fy == 0) return;
+        var src = scratch[..n];
+        pixels[..n].CopyTo(src);
+        for (int y = 0; y < heightPx; y++)
+        {
+            var outRow = pixels.Slice(y * widthPx, widthPx);
+            var r0 = src.Slice(Math.Clamp(y + iy, 0, heightPx - 1) * widthPx, widthPx);
+            if (fx == 0 && fy == 0)
+            {
+                ShiftRowInteger(r0, outRow, ix);
+                continue;
+            }
+            var r1 = src.Slice(Math.Clamp(y + iy + 1, 0, heightPx - 1) * widthPx, widthPx);
+            BilinearRow(r0, r1, outRow, ix, fx, fy);
+        }
+    }
+
+    /// <summary>Shifts a float image by one offset, <paramref name="src"/> into <paramref name="dst"/> (no rounding).</summary>
+    public static void Rigid(ReadOnlySpan<float> src, Span<float> dst, int widthPx, int heightPx, double offsetXPx, double offsetYPx)
+    {
+        int ix = (int)Math.Floor(offsetXPx), iy = (int)Math.Floor(offsetYPx);
+        float fx = (float)(offsetXPx - ix), fy = (float)(offsetYPx - iy);
+        float w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy;
+        for (int y = 0; y < heightPx; y++)
+        {
+            var r0 = src.Slice(Math.Clamp(y + iy, 0, heightPx - 1) * widthPx, widthPx);
+            var r1 = src.Slice(Math.Clamp(y + iy + 1, 0, heightPx - 1) * widthPx, widthPx);
+            var o = dst.Slice(y * widthPx, widthPx);
+            for (int x = 0; x < widthPx; x++)
+            {
+                int x0 = Math.Clamp(x + ix, 0, widthPx - 1), x1 = Math.Clamp(x + ix + 1, 0, widthPx - 1);
+                o[x] = w00 * r0[x0] + w01 * r0[x1] + w10 * r1[x0] + w11 * r1[x1];
+            }
+        }
+    }
+
+    /// <summary>Shifts <paramref name="pixels"/> in place by a per-pixel offset taken from <paramref name="field"/>
+    /// (bilinear sampling, replicate edges), using <paramref name="scratch"/> for a copy.</summary>
+    public static void Field(Span<ushort> pixels, Span<ushort> scratch, ShiftField field)
+    {
+        int w = field.WidthPx, h = field.HeightPx, n = w * h;
+        if (pixels.Length < n || scratch.Length < n) throw new ArgumentException("pixels and scratch must hold width × height values");
+        var src = scratch[..n];
+        pixels[..n].CopyTo(src);
+        var rowDx = field.RowScratchX;
+        var rowDy = field.RowScratchY;
+        var colNode = field.ColumnNode;
+        var colFrac = field.ColumnFraction;
+        ref ushort s = ref MemoryMarshal.GetReference(src);
+        float maxX = w - 1, maxY = h - 1;
+        for (int y = 0; y < h; y++)
+        {
+            field.NodeRow(y, rowDx, rowDy);
+            var o = pixels.Slice(y * w, w);
+            for (int x = 0; x < w; x++)
+            {
+                int k = colNode[x];
+                float f = colFrac[x];
+                float dx = rowDx[k] + f * (rowDx[k + 1] - rowDx[k]);
+                float dy = rowDy[k] + f * (rowDy[k + 1] - rowDy[k]);
+                float sx = Math.Clamp(x + dx, 0f, maxX), sy = Math.Clamp(y + dy, 0f, maxY);
+                int x0 = (int)sx, y0 = (int)sy;
+                float ax = sx - x0, ay = sy - y0;
+                int x1 = x0 < w - 1 ? x0 + 1 : x0, y1 = y0 < h - 1 ? y0 + 1 : y0;
+                float p00 = Unsafe.Add(ref s, y0 * w + x0), p01 = Unsafe.Add(ref s, y0 * w + x1);
+                float p10 = Unsafe.Add(ref s, y1 * w + x0), p11 = Unsafe.Add(ref s, y1 * w + x1);
+                float top = p00 + ax * (p01 - p00), bottom = p10 + ax * (p11 - p10);
+                o[x] = (ushort)(top + ay * (bottom - top) + 0.5f);
+            }
+        }
+    }
+
+    /// <summary>out[x] = in[clamp(x + ix)].</summary>
+    private static void ShiftRowInteger(ReadOnlySpan<ushort> row, Span<ushort> outRow, int ix)
+    {
+        int w = row.Length;
+        if (ix >= w) { outRow.Fill(row[w - 1]); return; }
+        if (ix <= -w) { outRow.Fill(row[0]); return; }
+        if (ix >= 0)
+        {
+            row[ix..].CopyTo(outRow);
+            outRow[(w - ix)..].Fill(row[w - 1]);
+        }
+        else
+        {
+            row[..(w + ix)].CopyTo(outRow[(-ix)..]);
+            outRow[..(-ix)].Fill(row[0]);
+        }
+    }
+
+    /// <summary>out[x] = bilinear of rows r0 (weight 1 − fy) and r1 (fy) at column x + ix + fx, edges replicated.</summary>
+    private static void BilinearRow(ReadOnlySpan<ushort> r0, ReadOnlySpan<ushort> r1, Span<ushort> outRow, int ix, float fx, float fy)
+    {
+        int w = r0.Length;
+        float w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy;
+        // Interior: columns whose two source columns x + ix and x + ix + 1 are both inside the row.
+        int lo = Math.Clamp(-ix, 0, w), hi = Math.Clamp(w - 1 - ix, lo, w); // x in [lo, hi)
+        for (int x = 0; x < lo; x++) outRow[x] = Edge(r0, r1, x + ix, w, w00, w01, w10, w11);
+        int xv = lo;
+        if (Vector.IsHardwareAccelerated)
+        {
+            int vc = Vector<ushort>.Count;
+            ref ushort p0 = ref MemoryMarshal.GetReference(r0);
+            ref ushort p1 = ref MemoryMarshal.GetReference(r1);
+            ref ushort po = ref MemoryMarshal.GetReference(outRow);
+            var v00 = new Vector<float>(w00);
+            var v01 = new Vector<float>(w01);
+            var v10 = new Vector<float>(w10);
+            var v11 = new Vector<float>(w11);
+            var half = new Vector<float>(0.5f);
+            for (; xv + vc <= hi; xv += vc)
+            {
+                int sx = xv + ix;
+                Vector.Widen(Vector.LoadUnsafe(ref p0, (nuint)sx), out var a0, out var a1);
+                Vector.Widen(Vector.LoadUnsafe(ref p0, (nuint)(sx + 1)), out var b0, out var b1);
+                Vector.Widen(Vector.LoadUnsafe(ref p1, (nuint)sx), out var c0, out var c1);
+                Vector.Widen(Vector.LoadUnsafe(ref p1, (nuint)(sx + 1)), out var d0, out var d1);
+                var lo32 = Mix(a0, b0, c0, d0, v00, v01, v10, v11, half);
+                var hi32 = Mix(a1, b1, c1, d1, v00, v01, v10, v11, half);
+                Vector.Narrow(lo32, hi32).StoreUnsafe(ref po, (nuint)xv);
+            }
+        }
+        for (; xv < hi; xv++)
+        {
+            int sx = xv + ix;
+            outRow[xv] = (ushort)(w00 * r0[sx] + w01 * r0[sx + 1] + w10 * r1[sx] + w11 * r1[sx + 1] + 0.5f);
+        }
+        for (int x = Math.Max(hi, lo); x < w; x++) outRow[x] = Edge(r0, r1, x + ix, w, w00, w01, w10, w11);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<uint> Mix(Vector<uint> a, Vector<uint> b, Vector<uint> c, Vector<uint> d,
+        Vector<float> w00, Vector<float> w01, Vector<float> w10, Vector<float> w11, Vector<float> half)
+    {
+        var f = Vector.ConvertToSingle(Vector.AsVectorInt32(a)) * w00 + Vector.ConvertToSingle(Vector.AsVectorInt32(b)) * w01
+              + Vector.ConvertToSingle(Vector.AsVectorInt32(c)) * w10 + Vector.ConvertToSingle(Vector.AsVectorInt32(d)) * w11 + half;
+        return Vector.AsVectorUInt32(Vector.ConvertToInt32(f));
+    }
+
+    private static ushort Edge(ReadOnlySpan<ushort> r0, ReadOnlySpan<ushort> r1, int sx, int w, float w00, float w01, float w10, float w11)
+    {
+        int x0 = Math.Clamp(sx, 0, w - 1), x1 = Math.Clamp(sx + 1, 0, w - 1);
+        return (ushort)(w00 * r0[x0] + w01 * r0[x1] + w10 * r1[x0] + w11 * r1[x1] + 0.5f);
+    }
+}

@@ -1,0 +1,257 @@
+using System.Numerics.Tensors;
+
+namespace ClosedLoop.Imaging.Registration;
+
+/// <summary>
+/// Online motion correction of uint16 frames of one size, in place: bins the frame, registers it against a running
+/// reference (rigid on the central patch; piecewise-rigid adds a grid of patches whose shifts form a smooth field),
+/// resamples the frame and updates the reference. Everything is allocated in the constructor; <see cref="Correct"/>
+/// allocates nothing.
+/// <para><b>Reference.</b> The first <see cref="MotionCorrectionSettings.ReferenceFrames"/> frames are binned and kept
+/// (not corrected). After the last of them the reference is their mean, re-registered twice: each frame is registered to
+/// the current mean, shifted back, and the confidently registered ones are averaged again. Shifts are therefore measured
+/// relative to the average position of those frames. Afterwards every frame whose rigid estimate is trusted and not
+/// clipped is blended into the reference, after correction, with weight <see cref="MotionCorrectionSettings.ReferenceUpdateRate"/>;
+/// the reference spectrum of one patch is recomputed per frame, in turn.</para>
+/// <para><b>Low confidence.</b> A frame whose peak-to-sidelobe ratio is below the threshold is corrected by the last
+/// trusted shift (0 before any), flagged, and not blended into the reference; a piecewise patch below it takes the
+/// frame's rigid shift.</para>
+/// </summary>
+public sealed class MotionCorrector
+{
+    private const int ReferencePasses = 2;
+    private readonly MotionCorrectionSettings _s;
+    private readonly int _w, _h, _bin;
+    private readonly int _regionX0, _regionY0, _regionW, _regionH; // region in frame px (origin) and binned px (size)
+    private readonly float[] _binned, _reference, _work;
+    private readonly float[][] _stack;
+    private readonly ushort[] _scratch;
+    private readonly PhaseCorrelation _rigid;
+    private readonly int _rigidX0, _rigidY0;
+    private readonly PhaseCorrelation[] _patches = [];
+    private readonly int[] _patchX0 = [], _patchY0 = [];
+    private readonly double _maxShiftBinned, _maxDeviationBinned;
+    private int _stacked;
+    private int _refresh;
+    private double _lastDx, _lastDy;
+
+    /// <summary>Creates the corrector for <paramref name="widthPx"/> × <paramref name="heightPx"/> frames. Throws
+    /// <see cref="ClosedLoop.Core.SettingException"/> for settings out of range or patches that do not fit the frame.</summary>
+    public MotionCorrector(MotionCorrectionSettings settings, int widthPx, int heightPx)
+    {
+        settings.Validate(widthPx, heightPx);
+        if (settings.Mode == MotionCorrectionMode.None) throw new ArgumentException("mode none has nothing to correct", nameof(settings));
+        _s = settings;
+        _w = widthPx;
+        _h = heightPx;
+        _bin = settings.Binning;
+        int p = settings.PatchPx;
+        if (settings.Mode == MotionCorrectionMode.PiecewiseRigid)
+        {
+            _regionW = widthPx / _bin;
+            _regionH = heightPx / _bin;
+            _regionX0 = (widthPx - _regionW * _bin) / 2;
+            _regionY0 = (heightPx - _regionH * _bin) / 2;
+        }
+        else
+        {
+            _regionW = _regionH = p;
+            _regionX0 = (widthPx - p * _bin) / 2;
+            _regionY0 = (heightPx - p * _bin) / 2;
+        }
+        int region = _regionW * _regionH;
+        _binned = new float[region];
+        _reference = new float[region];
+        _work = new float[region];
+        _stack = new float[settings.ReferenceFrames][];
+        for (int i = 0; i < _stack.Length; i++) _stack[i] = new float[region];
+        _scratch = new ushort[widthPx * heightPx];
+        _rigid = new PhaseCorrelation(p);
+        _rigidX0 = (_regionW - p) / 2;
+        _rigidY0 = (_regionH - p) / 2;
+        _maxShiftBinned = settings.MaxShiftPx / _bin;
+        _maxDeviationBinned = settings.MaxPatchDeviationPx / _bin;
+
+        if (settings.Mode == MotionCorrectionMode.PiecewiseRigid)
+        {
+            int gx = settings.GridX, gy = settings.GridY, pp = settings.PiecewisePatchPx;
+            _patches = new PhaseCorrelation[gx * gy];
+            _patchX0 = new int[gx * gy];
+            _patchY0 = new int[gx * gy];
+            var nodeX = new double[gx];
+            var nodeY = new double[gy];
+            for (int ix = 0; ix < gx; ix++)
+            {
+                int x0 = (int)Math.Round(ix * (_regionW - pp) / (double)(gx - 1));
+                nodeX[ix] = FramePx(x0 + (pp - 1) / 2.0, _regionX0);
+                for (int iy = 0; iy < gy; iy++) _patchX0[iy * gx + ix] = x0;
+            }
+            for (int iy = 0; iy < gy; iy++)
+            {
+                int y0 = (int)Math.Round(iy * (_regionH - pp) / (double)(gy - 1));
+                nodeY[iy] = FramePx(y0 + (pp - 1) / 2.0, _regionY0);
+                for (int ix = 0; ix < gx; ix++) _patchY0[iy * gx + ix] = y0;
+            }
+            for (int i = 0; i < _patches.Length; i++) _patches[i] = new PhaseCorrelation(pp);
+            // Patches of a very small binned frame may coincide; keep node positions strictly increasing.
+            for (int i = 1; i < gx; i++) if (nodeX[i] <= nodeX[i - 1]) nodeX[i] = nodeX[i - 1] + 1e-3;
+            for (int i = 1; i < gy; i++) if (nodeY[i] <= nodeY[i - 1]) nodeY[i] = nodeY[i - 1] + 1e-3;
+            Field = new ShiftField(widthPx, heightPx, nodeX, nodeY);
+        }
+    }
+
+    /// <summary>The settings in use.</summary>
+    public MotionCorrectionSettings Settings => _s;
+
+    /// <summary>True once the reference has been built (frames are corrected from then on).</summary>
+    public bool HasReference => _rigid.HasReference;
+
+    /// <summary>The piecewise shift field of the last frame (null in rigid mode).</summary>
+    public ShiftField? Field { get; }
+
+    /// <summary>The running reference, binned (<see cref="ReferenceWidthPx"/> × <see cref="ReferenceHeightPx"/>).</summary>
+    public ReadOnlySpan<float> Reference => _reference;
+
+    /// <summary>Width of the binned reference, binned px.</summary>
+    public int ReferenceWidthPx => _regionW;
+
+    /// <summary>Height of the binned reference, binned px.</summary>
+    public int ReferenceHeightPx => _regionH;
+
+    /// <summary>Corrects <paramref name="pixels"/> (row-major, the constructor's size) in place and says what was done.</summary>
+    public MotionSample Correct(Span<ushort> pixels)
+    {
+        if (pixels.Length != _w * _h) throw new ArgumentException($"the corrector was built for {_w}×{_h} px frames; got {pixels.Length} pixels");
+        if (!HasReference)
+        {
+            Bin(pixels, _stack[_stacked++]);
+            if (_stacked == _stack.Length) BuildReference();
+            return new MotionSample(double.NaN, double.NaN, double.NaN, false, false, true, 0);
+        }
+
+        Bin(pixels, _binned);
+        var est = _rigid.Estimate(_binned, _regionW, _rigidX0, _rigidY0, _maxShiftBinned);
+        bool low = est.Confidence < _s.ConfidenceThreshold;
+        double dx = est.DxPx * _bin, dy = est.DyPx * _bin;
+        if (low) { dx = _lastDx; dy = _lastDy; }
+        else { _lastDx = dx; _lastDy = dy; }
+
+        int lowPatches = 0;
+        if (Field is { } field)
+        {
+            double cx = dx / _bin, cy = dy / _bin;
+            for (int i = 0; i < _patches.Length; i++)
+            {
+                var pe = _patches[i].Estimate(_binned, _regionW, _patchX0[i], _patchY0[i], _maxShiftBinned, cx, cy, _maxDeviationBinned);
+                if (pe.Confidence < _s.ConfidenceThreshold || pe.Clipped)
+                {
+                    lowPatches++;
+                    field.DxPx[i] = (float)dx;
+                    field.DyPx[i] = (float)dy;
+                }
+                else
+                {
+                    field.DxPx[i] = (float)(pe.DxPx * _bin);
+                    field.DyPx[i] = (float)(pe.DyPx * _bin);
+                }
+            }
+            FrameWarp.Field(pixels, _scratch, field);
+        }
+        else
+        {
+            FrameWarp.Rigid(pixels, _scratch, _w, _h, dx, dy);
+        }
+
+        if (!low && !est.Clipped && _s.ReferenceUpdateRate > 0)
+        {
+            Bin(pixels, _binned);
+            TensorPrimitives.Lerp(_reference, _binned, (float)_s.ReferenceUpdateRate, _reference);
+            RefreshOneReference();
+        }
+        return new MotionSample(dx, dy, est.Confidence, low, est.Clipped, false, lowPatches);
+    }
+
+    /// <summary>Frame coordinate of a binned coordinate (centre of the binned pixel).</summary>
+    private double FramePx(double binnedPx, int origin) => origin + binnedPx * _bin + (_bin - 1) / 2.0;
+
+    /// <summary>Averages Binning × Binning blocks of the region into <paramref name="dst"/>.</summary>
+    private void Bin(ReadOnlySpan<ushort> pixels, Span<float> dst)
+    {
+        int b = _bin, w = _w, rw = _regionW;
+        float scale = 1f / (b * b);
+        for (int by = 0; by < _regionH; by++)
+        {
+            var o = dst.Slice(by * rw, rw);
+            int y = _regionY0 + by * b;
+            if (b == 1)
+            {
+                var row = pixels.Slice(y * w + _regionX0, rw);
+                for (int x = 0; x < rw; x++) o[x] = row[x];
+                continue;
+            }
+            if (b == 2)
+            {
+                var r0 = pixels.Slice(y * w + _regionX0, 2 * rw);
+                var r1 = pixels.Slice((y + 1) * w + _regionX0, 2 * rw);
+                for (int x = 0; x < rw; x++)
+                    o[x] = (r0[2 * x] + r0[2 * x + 1] + r1[2 * x] + r1[2 * x + 1]) * scale;
+                continue;
+            }
+            for (int x = 0; x < rw; x++)
+            {
+                int sum = 0;
+                for (int dy = 0; dy < b; dy++)
+                {
+                    var row = pixels.Slice((y + dy) * w + _regionX0 + x * b, b);
+                    for (int dx = 0; dx < b; dx++) sum += row[dx];
+                }
+                o[x] = sum * scale;
+            }
+        }
+    }
+
+    /// <summary>Mean of the stacked frames, then each re-registered to it and averaged again (twice).</summary>
+    private void BuildReference()
+    {
+        int n = _stack.Length;
+        Mean(_reference);
+        if (n > 1)
+        {
+            for (int pass = 0; pass < ReferencePasses; pass++)
+            {
+                _rigid.SetReference(_reference, _regionW, _rigidX0, _rigidY0);
+                Array.Clear(_binned);
+                int used = 0;
+                foreach (var frame in _stack)
+                {
+                    var est = _rigid.Estimate(frame, _regionW, _rigidX0, _rigidY0, _maxShiftBinned);
+                    if (est.Confidence < _s.ConfidenceThreshold || est.Clipped) continue;
+                    FrameWarp.Rigid(frame, _work, _regionW, _regionH, est.DxPx, est.DyPx);
+                    TensorPrimitives.Add(_binned, _work, _binned);
+                    used++;
+                }
+                if (used == 0) break;
+                TensorPrimitives.Multiply(_binned, 1f / used, _reference);
+            }
+        }
+        _rigid.SetReference(_reference, _regionW, _rigidX0, _rigidY0);
+        for (int i = 0; i < _patches.Length; i++) _patches[i].SetReference(_reference, _regionW, _patchX0[i], _patchY0[i]);
+    }
+
+    private void Mean(Span<float> dst)
+    {
+        dst.Clear();
+        foreach (var frame in _stack) TensorPrimitives.Add(dst, frame, dst);
+        TensorPrimitives.Multiply(dst, 1f / _stack.Length, dst);
+    }
+
+    /// <summary>Recomputes one patch's reference spectrum from the running reference (the rigid patch, then each piecewise
+    /// patch, in turn).</summary>
+    private void RefreshOneReference()
+    {
+        int i = _refresh;
+        _refresh = _refresh == _patches.Length ? 0 : _refresh + 1;
+        if (i == 0) _rigid.SetReference(_reference, _regionW, _rigidX0, _rigidY0);
+        else _patches[i - 1].SetReference(_reference, _regionW, _patchX0[i - 1], _patchY0[i - 1]);
+    }
+}
