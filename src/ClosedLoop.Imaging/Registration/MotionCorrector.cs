@@ -55,9 +55,12 @@ public sealed class MotionCorrector
         }
         else
         {
-            _regionW = _regionH = p;
-            _regionX0 = (widthPx - p * _bin) / 2;
-            _regionY0 = (heightPx - p * _bin) / 2;
+            // The central patch plus a margin, so the patch can follow the content (see PhaseCorrelation).
+            int margin = (int)Math.Ceiling(settings.MaxShiftPx / _bin) + 2;
+            _regionW = Math.Min(widthPx / _bin, p + 2 * margin);
+            _regionH = Math.Min(heightPx / _bin, p + 2 * margin);
+            _regionX0 = (widthPx - _regionW * _bin) / 2;
+            _regionY0 = (heightPx - _regionH * _bin) / 2;
         }
         int region = _regionW * _regionH;
         _binned = new float[region];

@@ -28,12 +28,14 @@ public readonly record struct ShiftEstimate(double DxPx, double DyPx, double Con
 public sealed class PhaseCorrelation
 {
     private const int SidelobeHalfWidth = 4;
+    private const int FollowPasses = 2;
     private readonly int _n;
     private readonly Fft2D _fft;
     private readonly float[] _window;
     private readonly float[] _lowPass;
     private readonly float[] _re, _im, _qre, _qim, _refRe, _refIm;
     private readonly float[] _signedK;
+    private readonly float[] _tx, _ty;
     private readonly float[] _er, _ei, _er1, _ei1, _er2, _ei2;
 
     /// <summary>Creates the correlator for <paramref name="sizePx"/> × <paramref name="sizePx"/> patches (a power of two,
@@ -50,13 +52,10 @@ public sealed class PhaseCorrelation
         _refRe = new float[nn]; _refIm = new float[nn];
         _er = new float[n]; _ei = new float[n]; _er1 = new float[n]; _ei1 = new float[n]; _er2 = new float[n]; _ei2 = new float[n];
 
+        _tx = new float[n];
+        _ty = new float[n];
         var taper = new float[n];
-        int edge = n / 4;
-        for (int i = 0; i < n; i++)
-        {
-            int d = Math.Min(i, n - 1 - i);
-            taper[i] = d >= edge ? 1f : (float)(0.5 - 0.5 * Math.Cos(Math.PI * (d + 0.5) / edge));
-        }
+        Taper(taper, 0);
         _window = new float[nn];
         for (int y = 0; y < n; y++)
             for (int x = 0; x < n; x++) _window[y * n + x] = taper[y] * taper[x];
@@ -84,7 +83,7 @@ public sealed class PhaseCorrelation
     /// values per row) whose top-left corner is (<paramref name="x0"/>, <paramref name="y0"/>).</summary>
     public void SetReference(ReadOnlySpan<float> image, int stride, int x0, int y0)
     {
-        LoadSpectrum(image, stride, x0, y0);
+        LoadSpectrum(image, stride, x0, y0, 0, 0);
         _re.CopyTo(_refRe, 0);
         _im.CopyTo(_refIm, 0);
         HasReference = true;
@@ -103,56 +102,76 @@ public sealed class PhaseCorrelation
         if (!HasReference) throw new InvalidOperationException("Set a reference before estimating shifts.");
         if (!(maxShiftPx >= 0 && maxShiftPx < _n / 2 - 1))
             throw new ArgumentOutOfRangeException(nameof(maxShiftPx), maxShiftPx, $"between 0 and {_n / 2 - 1} px for a {_n} px patch");
-        LoadSpectrum(image, stride, x0, y0);
+        LoadSpectrum(image, stride, x0, y0, 0, 0);
         CrossPower();
         _qre.AsSpan().CopyTo(_re);
         _qim.AsSpan().CopyTo(_im);
         _fft.InverseFromTransposed(_re, _im);
 
+        int n = _n, mask = n - 1;
         int limit = (int)Math.Floor(maxShiftPx);
-        double radius = Math.Min(searchRadiusPx, 2.0 * _n);
+        int top = TensorPrimitives.IndexOfMax<float>(_re);
+        int gx = Signed(top % n), gy = Signed(top / n);
+        if (Math.Abs(gx) > limit || Math.Abs(gy) > limit)
+        {
+            // The best match lies beyond the limit: report the limit, flagged.
+            return new ShiftEstimate(Math.Clamp(gx, -maxShiftPx, maxShiftPx), Math.Clamp(gy, -maxShiftPx, maxShiftPx),
+                SidelobeRatio(gx, gy, _re[top]), Clipped: true);
+        }
+
+        double radius = Math.Min(searchRadiusPx, 2.0 * n);
         int xLo = Math.Max(-limit, (int)Math.Ceiling(centreXPx - radius)), xHi = Math.Min(limit, (int)Math.Floor(centreXPx + radius));
         int yLo = Math.Max(-limit, (int)Math.Ceiling(centreYPx - radius)), yHi = Math.Min(limit, (int)Math.Floor(centreYPx + radius));
         if (xLo > xHi) { xLo = xHi = Math.Clamp((int)Math.Round(centreXPx), -limit, limit); }
         if (yLo > yHi) { yLo = yHi = Math.Clamp((int)Math.Round(centreYPx), -limit, limit); }
-
-        int n = _n, mask = n - 1;
-        float best = float.NegativeInfinity;
-        int px = 0, py = 0;
-        for (int y = yLo; y <= yHi; y++)
+        int px = gx, py = gy;
+        float best = _re[top];
+        bool clipped = false;
+        if (gx < xLo || gx > xHi || gy < yLo || gy > yHi)
         {
-            int row = (y & mask) * n;
-            for (int x = xLo; x <= xHi; x++)
+            // The best match lies outside the search box: take the best inside it, flagged.
+            clipped = true;
+            best = float.NegativeInfinity;
+            for (int y = yLo; y <= yHi; y++)
             {
-                float v = _re[row + (x & mask)];
-                if (v > best) { best = v; px = x; py = y; }
+                int row = (y & mask) * n;
+                for (int x = xLo; x <= xHi; x++)
+                {
+                    float v = _re[row + (x & mask)];
+                    if (v > best) { best = v; px = x; py = y; }
+                }
             }
         }
 
         double confidence = SidelobeRatio(px, py, best);
-        bool clipped = false;
-        if (Math.Abs(px) == limit && limit > 0 && At(px + Math.Sign(px), py) > best) clipped = true;
-        if (Math.Abs(py) == limit && limit > 0 && At(px, py + Math.Sign(py)) > best) clipped = true;
-        bool atBox = px == xLo || px == xHi || py == yLo || py == yHi;
-
         double dx = px, dy = py;
-        if (confidence > 0) Refine(ref dx, ref dy);
+        if (confidence > 0)
+        {
+            Refine(ref dx, ref dy);
+            // The window does not move with the content, which pulls the peak towards zero shift by a few % of the
+            // shift. Place the patch and its window where the content went and measure the remainder (twice).
+            for (int pass = 0; pass < FollowPasses; pass++)
+            {
+                int ox = (int)Math.Round(dx), oy = (int)Math.Round(dy);
+                if (x0 + ox < 0 || y0 + oy < 0 || x0 + ox + n > stride || (long)(y0 + oy + n) * stride > image.Length) break;
+                double rx = dx - ox, ry = dy - oy;
+                LoadSpectrum(image, stride, x0 + ox, y0 + oy, rx, ry);
+                CrossPower();
+                Refine(ref rx, ref ry);
+                dx = ox + rx;
+                dy = oy + ry;
+            }
+        }
         if (Math.Abs(dx) > maxShiftPx) { dx = Math.CopySign(maxShiftPx, dx); clipped = true; }
         if (Math.Abs(dy) > maxShiftPx) { dy = Math.CopySign(maxShiftPx, dy); clipped = true; }
-        // A peak pinned to the search box (not the shift limit) may be a neighbour's flank: treat like a clip.
-        if (!clipped && atBox && double.IsFinite(searchRadiusPx))
-        {
-            if ((px == xLo && px > -limit && At(px - 1, py) > best) || (px == xHi && px < limit && At(px + 1, py) > best)
-                || (py == yLo && py > -limit && At(px, py - 1) > best) || (py == yHi && py < limit && At(px, py + 1) > best))
-                clipped = true;
-        }
         return new ShiftEstimate(dx, dy, confidence, clipped);
     }
 
-    private float At(int x, int y) => _re[(y & (_n - 1)) * _n + (x & (_n - 1))];
+    private int Signed(int k) => k < _n / 2 ? k : k - _n;
 
-    /// <summary>Copies the patch into the work arrays, subtracts its mean, applies the window and transforms it.</summary>
-    private void LoadSpectrum(ReadOnlySpan<float> image, int stride, int x0, int y0)
+    /// <summary>Copies the patch into the work arrays, subtracts its mean, applies the window (moved by
+    /// (<paramref name="windowDxPx"/>, <paramref name="windowDyPx"/>), less than a pixel) and transforms it.</summary>
+    private void LoadSpectrum(ReadOnlySpan<float> image, int stride, int x0, int y0, double windowDxPx, double windowDyPx)
     {
         int n = _n;
         if (x0 < 0 || y0 < 0 || x0 + n > stride || (long)(y0 + n - 1) * stride + x0 + n > image.Length)
@@ -160,9 +179,37 @@ public sealed class PhaseCorrelation
         for (int y = 0; y < n; y++) image.Slice((y0 + y) * stride + x0, n).CopyTo(_re.AsSpan(y * n, n));
         float mean = TensorPrimitives.Sum<float>(_re) / (n * n);
         TensorPrimitives.Subtract(_re, mean, _re);
-        TensorPrimitives.Multiply(_re, _window, _re);
+        if (windowDxPx == 0 && windowDyPx == 0)
+        {
+            TensorPrimitives.Multiply(_re, _window, _re);
+        }
+        else
+        {
+            Taper(_tx, windowDxPx);
+            Taper(_ty, windowDyPx);
+            for (int y = 0; y < n; y++)
+            {
+                var row = _re.AsSpan(y * n, n);
+                TensorPrimitives.Multiply(row, _tx, row);
+                TensorPrimitives.Multiply(row, _ty[y], row);
+            }
+        }
         Array.Clear(_im);
         _fft.ForwardTransposed(_re, _im);
+    }
+
+    /// <summary>The 1-D Tukey taper (flat centre, raised-cosine edges over a quarter of the side) moved by
+    /// <paramref name="shiftPx"/>: t[i] = taper(i − shift).</summary>
+    private void Taper(Span<float> t, double shiftPx)
+    {
+        int n = _n;
+        double edge = n / 4;
+        for (int i = 0; i < n; i++)
+        {
+            double u = i - shiftPx;
+            double d = Math.Min(u, n - 1 - u);
+            t[i] = d >= edge ? 1f : d <= -0.5 ? 0f : (float)(0.5 - 0.5 * Math.Cos(Math.PI * (d + 0.5) / edge));
+        }
     }
 
     /// <summary>Q = low-pass · (F·R*) / |F·R*| into _qre/_qim (zero where the cross power vanishes).</summary>
