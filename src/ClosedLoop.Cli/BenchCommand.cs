@@ -34,9 +34,12 @@ public static class BenchCommand
         var dashboard = new Option<bool>("--dashboard") { Description = "Measure the dashboard: frames per second delivered to a WebSocket client at 512×512, and what it adds to the tap's cost." };
         var models = new Option<bool>("--models") { Description = "Measure the neural networks: spike CNN per frame for 1000 ROIs and U-Net frames/s, through ONNX Runtime and the managed forward." };
         var quick = new Option<bool>("--quick") { Description = "With --models or --bus: a shorter run." };
+        var registration = new Option<bool>("--registration") { Description = "Measure online motion correction: rigid and piecewise-rigid registration of 512×512 frames of moving virtual tissue, cost per frame against a frame copy and trace extraction, and the error against the known motion." };
         var cmd = new Command("bench", "Measure the fast loop on simulated frames: frames/s on one core, allocations per frame, latency percentiles from frame complete to stimulation decision.")
-            { width, height, rois, frames, json, scan, record, speedUp, dir, bus, dashboard, models, quick };
-        cmd.SetAction(p => p.GetValue(scan)
+            { width, height, rois, frames, json, scan, record, speedUp, dir, bus, dashboard, models, quick, registration };
+        cmd.SetAction(p => p.GetValue(registration)
+            ? RegistrationBench.Execute(p.GetValue(frames) ?? 1000, AnsiConsole.Console)
+            : p.GetValue(scan)
             ? ScanBench.Execute(AnsiConsole.Console)
             : p.GetValue(bus) || p.GetValue(dashboard) || p.GetValue(models)
             ? LiveBenchmarks(p.GetValue(bus), p.GetValue(dashboard), p.GetValue(models), p.GetValue(quick), AnsiConsole.Console)

@@ -50,6 +50,9 @@ public static class ReportPrinter
         if (r.LoopLoadFraction is double load) summary.AddRow("fast-loop load (of each frame period)", $"{load * 100:0.###} %");
         if (r.AllocatedBytesPerFrame is double alloc) summary.AddRow("fast-loop allocation per frame", $"{alloc:0.#} B");
         if (r.NoiseLevelMedian is double nu) summary.AddRow("noise level ν (median over ROIs)", nu.ToString("0.00", CultureInfo.InvariantCulture));
+        if (r.Motion is { } mc)
+            summary.AddRow($"motion correction ({mc.Mode}): frames corrected, low confidence, clipped",
+                $"{N(mc.FramesCorrected)}, {N(mc.LowConfidenceFrames)}, {N(mc.ClippedFrames)}; shift RMS {mc.RmsShiftPx.ToString("0.00", CultureInfo.InvariantCulture)} px, max {mc.MaxShiftPx.ToString("0.00", CultureInfo.InvariantCulture)} px");
         console.Write(summary);
 
         var lat = new Table().Border(TableBorder.Rounded).Title("latency after warm-up (µs)")

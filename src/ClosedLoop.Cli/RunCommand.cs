@@ -41,6 +41,7 @@ public static class RunCommand
         var report = RunReport.From(session, result, started, GcSummary.Since(gcAtStart), live);
         string dir = options.OutputDirectory ?? Path.Combine("runs", session.Context.RunId);
         string path = RunReport.Write(report, session.Events.Snapshot(), dir);
+        session.Motion?.Trace.WriteCsv(Path.Combine(dir, "motion.csv"));
         var plots = ReportPlots.Write(report, session.Experiment.Protocol.MaxTrialS, dir);
         ReportPrinter.Print(report, console);
         console.MarkupLine($"Report: [blue]{Markup.Escape(Path.GetFullPath(path))}[/] (events in events.jsonl" +

@@ -105,6 +105,8 @@ public sealed record RunReport
     public PongSummary? Pong { get; init; }
     /// <summary>MEA front end and stimulator counters, on MEA rigs.</summary>
     public MeaSummary? Mea { get; init; }
+    /// <summary>Motion correction: frames corrected, low-confidence and clipped frames, RMS and largest shift (null when off).</summary>
+    public ClosedLoop.Imaging.Registration.MotionSummary? Motion { get; init; }
 
     /// <summary>JSON options shared by report and event files.</summary>
     public static readonly JsonSerializerOptions Json = new()
@@ -174,6 +176,7 @@ public sealed record RunReport
                 ? new MeaSummary(mea.Layout.Count, mea.SampleRateHz, mea.SamplesPerBlock, fe.Spikes, fe.BlankedSamples,
                     mea.Stimulator.PulsesRendered, mea.Stimulator.LatePulses, Math.Round(mea.Culture.TimeMs / 1000.0, 3))
                 : null,
+            Motion = s.Motion?.Trace.Summary(),
         };
     }
 

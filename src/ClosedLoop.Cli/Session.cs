@@ -109,6 +109,9 @@ public sealed class Session : IDisposable
     /// <summary>The MEA front-end stage (band-pass, spike detection, blanking), on MEA rigs.</summary>
     public ClosedLoop.Control.Mea.MeaFrontEndStage? FrontEnd { get; private set; }
 
+    /// <summary>The motion-correction stage, when the experiment has a <c>motionCorrection</c> section (imaging rigs).</summary>
+    public ClosedLoop.Imaging.Registration.MotionCorrectionStage? Motion { get; private set; }
+
     /// <summary>Source, link, fast loop.</summary>
     public RunPipeline Pipeline { get; private set; } = null!;
 
@@ -280,6 +283,13 @@ public sealed class Session : IDisposable
             new DffStage(Experiment.Dff, Activity),
         };
         if (Experiment.Spikes is { } spikes) stages.Add(new DeconvolutionStage(spikes, Activity));
+        if (Experiment.MotionCorrection is { Mode: not ClosedLoop.Imaging.Registration.MotionCorrectionMode.None } motion)
+        {
+            // First of all: every later stage (traces, the live tap and the recorder) sees corrected pixels.
+            try { Motion = new ClosedLoop.Imaging.Registration.MotionCorrectionStage(motion, WidthPx, HeightPx, FrameLimit ?? ClosedLoop.Imaging.Registration.MotionCorrectionStage.DefaultTraceCapacityFrames); }
+            catch (SettingException ex) { throw Experiment.Locate(ex); }
+            stages.Insert(0, Motion);
+        }
         stages.Add(new DetectorStage(detectors, Activity));
         stages.Add(Protocol);
 

@@ -63,7 +63,7 @@ public class HardwareProfileLoaderTests
     [Fact]
     public void BuiltinNames_ListsEveryShippedProfile()
     {
-        Assert.Equal(["ni-x-series-resonant", "sim-galvo", "sim-mea", "sim-resonant", "sim-two-photon", "sim-two-photon-512"],
+        Assert.Equal(["ni-x-series-resonant", "sim-galvo", "sim-mea", "sim-resonant", "sim-two-photon", "sim-two-photon-512", "sim-two-photon-motion"],
             HardwareProfileLoader.BuiltinNames());
     }
 

@@ -43,6 +43,10 @@ public sealed class Experiment
     /// <summary>ΔF/F and noise-level settings.</summary>
     public DffSettings Dff { get; set; } = new();
 
+    /// <summary>Online motion correction of each frame before trace extraction, or null when the experiment has no
+    /// <c>motionCorrection</c> section.</summary>
+    public ClosedLoop.Imaging.Registration.MotionCorrectionSettings? MotionCorrection { get; set; }
+
     /// <summary>Online spike inference (OASIS) after ΔF/F, or null when the experiment has no <c>spikes</c> section.</summary>
     public ClosedLoop.Spikes.OasisSettings? Spikes { get; set; }
 

@@ -115,6 +115,12 @@ public static class ExperimentLoader
             }
             x.Dff.Validate();
 
+            if (root.Section("motionCorrection") is { } mc)
+            {
+                if (x.FrontEnd is not null) throw new SettingException("motionCorrection", "(section)", "absent in an MEA experiment (frontEnd: mea): there are no frames to correct");
+                x.MotionCorrection = ReadMotionCorrection(mc);
+            }
+
             if (root.Section("spikes") is { } sp)
             {
                 var o = new ClosedLoop.Spikes.OasisSettings();
@@ -230,6 +236,25 @@ public static class ExperimentLoader
             throw ex.Location is null ? file.Locate(ex) : ex;
         }
         return x;
+    }
+
+    private static ClosedLoop.Imaging.Registration.MotionCorrectionSettings ReadMotionCorrection(YamlSection s)
+    {
+        var m = new ClosedLoop.Imaging.Registration.MotionCorrectionSettings();
+        m.Mode = s.Enum("mode", m.Mode);
+        m.PatchPx = s.Int("patchPx", m.PatchPx);
+        m.Binning = s.Int("binning", m.Binning);
+        m.ReferenceFrames = s.Int("referenceFrames", m.ReferenceFrames);
+        m.ReferenceUpdateRate = s.Double("referenceUpdateRate", m.ReferenceUpdateRate);
+        m.MaxShiftPx = s.Double("maxShiftPx", m.MaxShiftPx);
+        m.ConfidenceThreshold = s.Double("confidenceThreshold", m.ConfidenceThreshold);
+        m.GridX = s.Int("gridX", m.GridX);
+        m.GridY = s.Int("gridY", m.GridY);
+        m.PiecewisePatchPx = s.Int("piecewisePatchPx", m.PiecewisePatchPx);
+        m.MaxPatchDeviationPx = s.Double("maxPatchDeviationPx", m.MaxPatchDeviationPx);
+        s.RejectUnknownKeys();
+        m.Validate();
+        return m;
     }
 
     private static void ReadStimulusAvoidance(YamlSection p, Experiment x)

@@ -74,26 +74,35 @@ public static class FrameWarp
         var rowDy = field.RowScratchY;
         var colNode = field.ColumnNode;
         var colFrac = field.ColumnFraction;
+        var ox = field.PixelScratchX;
+        var oy = field.PixelScratchY;
         ref ushort s = ref MemoryMarshal.GetReference(src);
+        ref ushort o = ref MemoryMarshal.GetReference(pixels);
         float maxX = w - 1, maxY = h - 1;
         for (int y = 0; y < h; y++)
         {
             field.NodeRow(y, rowDx, rowDy);
-            var o = pixels.Slice(y * w, w);
+            // This row's sample positions: column x + dx(x), row y + dy(x), clamped to the frame (replicate edges).
             for (int x = 0; x < w; x++)
             {
                 int k = colNode[x];
                 float f = colFrac[x];
-                float dx = rowDx[k] + f * (rowDx[k + 1] - rowDx[k]);
-                float dy = rowDy[k] + f * (rowDy[k + 1] - rowDy[k]);
-                float sx = Math.Clamp(x + dx, 0f, maxX), sy = Math.Clamp(y + dy, 0f, maxY);
+                ox[x] = MathF.Min(MathF.Max(x + rowDx[k] + f * (rowDx[k + 1] - rowDx[k]), 0f), maxX);
+                oy[x] = MathF.Min(MathF.Max(y + rowDy[k] + f * (rowDy[k + 1] - rowDy[k]), 0f), maxY);
+            }
+            ref ushort orow = ref Unsafe.Add(ref o, y * w);
+            for (int x = 0; x < w; x++)
+            {
+                float sx = ox[x], sy = oy[x];
                 int x0 = (int)sx, y0 = (int)sy;
                 float ax = sx - x0, ay = sy - y0;
-                int x1 = x0 < w - 1 ? x0 + 1 : x0, y1 = y0 < h - 1 ? y0 + 1 : y0;
-                float p00 = Unsafe.Add(ref s, y0 * w + x0), p01 = Unsafe.Add(ref s, y0 * w + x1);
-                float p10 = Unsafe.Add(ref s, y1 * w + x0), p11 = Unsafe.Add(ref s, y1 * w + x1);
+                int x1 = Math.Min(x0 + 1, w - 1), y1 = Math.Min(y0 + 1, h - 1);
+                ref ushort r0 = ref Unsafe.Add(ref s, y0 * w);
+                ref ushort r1 = ref Unsafe.Add(ref s, y1 * w);
+                float p00 = Unsafe.Add(ref r0, x0), p01 = Unsafe.Add(ref r0, x1);
+                float p10 = Unsafe.Add(ref r1, x0), p11 = Unsafe.Add(ref r1, x1);
                 float top = p00 + ax * (p01 - p00), bottom = p10 + ax * (p11 - p10);
-                o[x] = (ushort)(top + ay * (bottom - top) + 0.5f);
+                Unsafe.Add(ref orow, x) = (ushort)(top + ay * (bottom - top) + 0.5f);
             }
         }
     }

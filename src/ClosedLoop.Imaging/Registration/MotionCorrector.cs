@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Numerics.Tensors;
 
 namespace ClosedLoop.Imaging.Registration;
@@ -23,7 +24,7 @@ public sealed class MotionCorrector
     private readonly MotionCorrectionSettings _s;
     private readonly int _w, _h, _bin;
     private readonly int _regionX0, _regionY0, _regionW, _regionH; // region in frame px (origin) and binned px (size)
-    private readonly float[] _binned, _reference, _work;
+    private readonly float[] _binned, _reference, _work, _rowSum;
     private readonly float[][] _stack;
     private readonly ushort[] _scratch;
     private readonly PhaseCorrelation _rigid;
@@ -66,6 +67,7 @@ public sealed class MotionCorrector
         _binned = new float[region];
         _reference = new float[region];
         _work = new float[region];
+        _rowSum = new float[_regionW * _bin];
         _stack = new float[settings.ReferenceFrames][];
         for (int i = 0; i < _stack.Length; i++) _stack[i] = new float[region];
         _scratch = new ushort[widthPx * heightPx];
@@ -194,10 +196,24 @@ public sealed class MotionCorrector
             }
             if (b == 2)
             {
+                // Rows summed with SIMD, then neighbouring columns.
                 var r0 = pixels.Slice(y * w + _regionX0, 2 * rw);
                 var r1 = pixels.Slice((y + 1) * w + _regionX0, 2 * rw);
-                for (int x = 0; x < rw; x++)
-                    o[x] = (r0[2 * x] + r0[2 * x + 1] + r1[2 * x] + r1[2 * x + 1]) * scale;
+                var sum = _rowSum.AsSpan(0, 2 * rw);
+                int i = 0;
+                if (Vector.IsHardwareAccelerated)
+                {
+                    int vc = Vector<ushort>.Count;
+                    for (; i + vc <= sum.Length; i += vc)
+                    {
+                        Vector.Widen(new Vector<ushort>(r0[i..]), out var a0, out var a1);
+                        Vector.Widen(new Vector<ushort>(r1[i..]), out var b0, out var b1);
+                        Vector.ConvertToSingle(Vector.AsVectorInt32(a0 + b0)).CopyTo(sum[i..]);
+                        Vector.ConvertToSingle(Vector.AsVectorInt32(a1 + b1)).CopyTo(sum[(i + vc / 2)..]);
+                    }
+                }
+                for (; i < sum.Length; i++) sum[i] = r0[i] + r1[i];
+                for (int x = 0; x < rw; x++) o[x] = (sum[2 * x] + sum[2 * x + 1]) * scale;
                 continue;
             }
             for (int x = 0; x < rw; x++)

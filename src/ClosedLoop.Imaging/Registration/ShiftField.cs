@@ -30,6 +30,8 @@ public sealed class ShiftField
         DyPx = new float[GridX * GridY];
         RowScratchX = new float[GridX];
         RowScratchY = new float[GridX];
+        PixelScratchX = new float[widthPx];
+        PixelScratchY = new float[widthPx];
         ColumnNode = new int[widthPx];
         ColumnFraction = new float[widthPx];
         for (int x = 0; x < widthPx; x++) Locate(_nodeX, x, out ColumnNode[x], out ColumnFraction[x]);
@@ -64,6 +66,8 @@ public sealed class ShiftField
 
     internal float[] RowScratchX { get; }
     internal float[] RowScratchY { get; }
+    internal float[] PixelScratchX { get; }
+    internal float[] PixelScratchY { get; }
     internal int[] ColumnNode { get; }
     internal float[] ColumnFraction { get; }
 
