@@ -35,8 +35,8 @@ public sealed class MotionCorrectionSettings : IStageSettings
     /// by its square and the shot noise by its factor; the shift is measured in binned px and scaled back.</summary>
     public int Binning { get; set; } = 2;
 
-    /// <summary>Frames the initial reference is built from (their mean, then re-registered among themselves twice).
-    /// These frames are not corrected. Range 1..1000, default 30.</summary>
+    /// <summary>Frames the initial reference is built from: each is registered to the mean of those before it and
+    /// averaged in. These frames are not corrected. Range 1..1000, default 30.</summary>
     public int ReferenceFrames { get; set; } = 30;
 
     /// <summary>Weight of each confidently registered, corrected frame in the running reference (exponential average),

@@ -90,7 +90,7 @@ public sealed class MotionCorrectionStage : IFastStage
     {
         _announced = true;
         _context?.Events.Add(new RunEvent(RunEventKind.Info, 0, MonotonicClock.NowNs(), Name,
-            $"motion correction reference built from {_settings.ReferenceFrames} frames; correcting from frame {frameIndex + 1}"));
+            $"motion correction reference built from {_corrector!.ReferenceFramesUsed} of {_settings.ReferenceFrames} frames (the others had low confidence and were left out); correcting from frame {frameIndex + 1}"));
     }
 
     private void ThrowWrongSize(Frame frame) =>

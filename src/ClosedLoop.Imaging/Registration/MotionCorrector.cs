@@ -8,10 +8,9 @@ namespace ClosedLoop.Imaging.Registration;
 /// reference (rigid on the central patch; piecewise-rigid adds a grid of patches whose shifts form a smooth field),
 /// resamples the frame and updates the reference. Everything is allocated in the constructor; <see cref="Correct"/>
 /// allocates nothing.
-/// <para><b>Reference.</b> The first <see cref="MotionCorrectionSettings.ReferenceFrames"/> frames are binned and kept
-/// (not corrected). After the last of them the reference is their mean, re-registered twice: each frame is registered to
-/// the current mean, shifted back, and the confidently registered ones are averaged again. Shifts are therefore measured
-/// relative to the average position of those frames. Afterwards every frame whose rigid estimate is trusted and not
+/// <para><b>Reference.</b> The first <see cref="MotionCorrectionSettings.ReferenceFrames"/> frames build the reference and
+/// are not corrected: each is binned, registered to the mean of the ones before it, shifted back and averaged in (a
+/// low-confidence one is left out). Shifts are therefore measured relative to the position of the first frame. Afterwards every frame whose rigid estimate is trusted and not
 /// clipped is blended into the reference, after correction, with weight <see cref="MotionCorrectionSettings.ReferenceUpdateRate"/>;
 /// the reference spectrum of one patch is recomputed per frame, in turn.</para>
 /// <para><b>Low confidence.</b> A frame whose peak-to-sidelobe ratio is below the threshold is corrected by the last
@@ -20,19 +19,19 @@ namespace ClosedLoop.Imaging.Registration;
 /// </summary>
 public sealed class MotionCorrector
 {
-    private const int ReferencePasses = 2;
     private readonly MotionCorrectionSettings _s;
     private readonly int _w, _h, _bin;
     private readonly int _regionX0, _regionY0, _regionW, _regionH; // region in frame px (origin) and binned px (size)
     private readonly float[] _binned, _reference, _work, _rowSum;
-    private readonly float[][] _stack;
+    private readonly float[] _accumulated;
     private readonly ushort[] _scratch;
     private readonly PhaseCorrelation _rigid;
     private readonly int _rigidX0, _rigidY0;
     private readonly PhaseCorrelation[] _patches = [];
     private readonly int[] _patchX0 = [], _patchY0 = [];
     private readonly double _maxShiftBinned, _maxDeviationBinned;
-    private int _stacked;
+    private int _referenceSeen, _referenceUsed;
+    private bool _hasReference;
     private int _refresh;
     private double _lastDx, _lastDy;
 
@@ -68,8 +67,7 @@ public sealed class MotionCorrector
         _reference = new float[region];
         _work = new float[region];
         _rowSum = new float[_regionW * _bin];
-        _stack = new float[settings.ReferenceFrames][];
-        for (int i = 0; i < _stack.Length; i++) _stack[i] = new float[region];
+        _accumulated = new float[region];
         _scratch = new ushort[widthPx * heightPx];
         _rigid = new PhaseCorrelation(p);
         _rigidX0 = (_regionW - p) / 2;
@@ -109,7 +107,11 @@ public sealed class MotionCorrector
     public MotionCorrectionSettings Settings => _s;
 
     /// <summary>True once the reference has been built (frames are corrected from then on).</summary>
-    public bool HasReference => _rigid.HasReference;
+    public bool HasReference => _hasReference;
+
+    /// <summary>Reference frames that were registered and averaged into the initial reference (the others had low
+    /// confidence); valid once <see cref="HasReference"/>.</summary>
+    public int ReferenceFramesUsed => _referenceUsed;
 
     /// <summary>The piecewise shift field of the last frame (null in rigid mode).</summary>
     public ShiftField? Field { get; }
@@ -127,10 +129,9 @@ public sealed class MotionCorrector
     public MotionSample Correct(Span<ushort> pixels)
     {
         if (pixels.Length != _w * _h) throw new ArgumentException($"the corrector was built for {_w}×{_h} px frames; got {pixels.Length} pixels");
-        if (!HasReference)
+        if (!_hasReference)
         {
-            Bin(pixels, _stack[_stacked++]);
-            if (_stacked == _stack.Length) BuildReference();
+            AddReferenceFrame(pixels);
             return new MotionSample(double.NaN, double.NaN, double.NaN, false, false, true, 0);
         }
 
@@ -229,39 +230,32 @@ public sealed class MotionCorrector
         }
     }
 
-    /// <summary>Mean of the stacked frames, then each re-registered to it and averaged again (twice).</summary>
-    private void BuildReference()
+    /// <summary>One frame of the initial reference: registered (rigid) to the mean of the frames before it, shifted back
+    /// and added to that mean; low-confidence ones are left out. The cost per frame is that of a corrected frame, so
+    /// building the reference never stalls the loop.</summary>
+    private void AddReferenceFrame(ReadOnlySpan<ushort> pixels)
     {
-        int n = _stack.Length;
-        Mean(_reference);
-        if (n > 1)
+        Bin(pixels, _binned);
+        if (_referenceSeen++ == 0)
         {
-            for (int pass = 0; pass < ReferencePasses; pass++)
+            _binned.AsSpan().CopyTo(_accumulated);
+            _referenceUsed = 1;
+        }
+        else
+        {
+            var est = _rigid.Estimate(_binned, _regionW, _rigidX0, _rigidY0, _maxShiftBinned);
+            if (est.Confidence >= _s.ConfidenceThreshold && !est.Clipped)
             {
-                _rigid.SetReference(_reference, _regionW, _rigidX0, _rigidY0);
-                Array.Clear(_binned);
-                int used = 0;
-                foreach (var frame in _stack)
-                {
-                    var est = _rigid.Estimate(frame, _regionW, _rigidX0, _rigidY0, _maxShiftBinned);
-                    if (est.Confidence < _s.ConfidenceThreshold || est.Clipped) continue;
-                    FrameWarp.Rigid(frame, _work, _regionW, _regionH, est.DxPx, est.DyPx);
-                    TensorPrimitives.Add(_binned, _work, _binned);
-                    used++;
-                }
-                if (used == 0) break;
-                TensorPrimitives.Multiply(_binned, 1f / used, _reference);
+                FrameWarp.Rigid(_binned, _work, _regionW, _regionH, est.DxPx, est.DyPx);
+                TensorPrimitives.Add(_accumulated, _work, _accumulated);
+                _referenceUsed++;
             }
         }
+        TensorPrimitives.Multiply(_accumulated, 1f / _referenceUsed, _reference);
         _rigid.SetReference(_reference, _regionW, _rigidX0, _rigidY0);
+        if (_referenceSeen < _s.ReferenceFrames) return;
         for (int i = 0; i < _patches.Length; i++) _patches[i].SetReference(_reference, _regionW, _patchX0[i], _patchY0[i]);
-    }
-
-    private void Mean(Span<float> dst)
-    {
-        dst.Clear();
-        foreach (var frame in _stack) TensorPrimitives.Add(dst, frame, dst);
-        TensorPrimitives.Multiply(dst, 1f / _stack.Length, dst);
+        _hasReference = true;
     }
 
     /// <summary>Recomputes one patch's reference spectrum from the running reference (the rigid patch, then each piecewise
