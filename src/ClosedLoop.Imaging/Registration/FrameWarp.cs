@@ -87,13 +87,17 @@ public static class FrameWarp
             {
                 int k = colNode[x];
                 float f = colFrac[x];
-                ox[x] = MathF.Min(MathF.Max(x + rowDx[k] + f * (rowDx[k + 1] - rowDx[k]), 0f), maxX);
-                oy[x] = MathF.Min(MathF.Max(y + rowDy[k] + f * (rowDy[k + 1] - rowDy[k]), 0f), maxY);
+                float vx = x + rowDx[k] + f * (rowDx[k + 1] - rowDx[k]);
+                float vy = y + rowDy[k] + f * (rowDy[k + 1] - rowDy[k]);
+                ox[x] = vx > 0f ? (vx < maxX ? vx : maxX) : 0f;
+                oy[x] = vy > 0f ? (vy < maxY ? vy : maxY) : 0f;
             }
             ref ushort orow = ref Unsafe.Add(ref o, y * w);
+            ref float pox = ref MemoryMarshal.GetArrayDataReference(ox);
+            ref float poy = ref MemoryMarshal.GetArrayDataReference(oy);
             for (int x = 0; x < w; x++)
             {
-                float sx = ox[x], sy = oy[x];
+                float sx = Unsafe.Add(ref pox, x), sy = Unsafe.Add(ref poy, x);
                 int x0 = (int)sx, y0 = (int)sy;
                 float ax = sx - x0, ay = sy - y0;
                 int x1 = Math.Min(x0 + 1, w - 1), y1 = Math.Min(y0 + 1, h - 1);

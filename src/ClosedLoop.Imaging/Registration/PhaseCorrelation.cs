@@ -12,18 +12,22 @@ namespace ClosedLoop.Imaging.Registration;
 /// <param name="Confidence">Peak-to-sidelobe ratio of the phase correlation: (peak − mean) / s.d. of the correlation
 /// surface outside a 9 × 9 window around the peak. About 4–6 for noise alone, tens to hundreds for a good match; 0 for a
 /// blank patch.</param>
-/// <param name="Clipped">True when the best match lay at or beyond the search limit (the shift was clipped to it).</param>
+/// <param name="Clipped">True when the best match lay beyond the maximum shift (the shift was clipped to it) or outside the search box.</param>
 public readonly record struct ShiftEstimate(double DxPx, double DyPx, double Confidence, bool Clipped);
 
 /// <summary>
 /// Phase correlation of an N × N patch against a reference patch of the same size. The patch is mean-subtracted and
-/// tapered by a Tukey window (flat centre, cosine edges over a quarter of the side each), so the edges do not
+/// tapered by a Tukey window (flat centre, raised-cosine edges over a quarter of the side each), so its edges do not
 /// correlate; the cross-power spectrum F·R* is normalised to unit magnitude (whitened) and multiplied by a Gaussian
 /// low-pass (spatial σ = <see cref="SmoothingPx"/>) with the DC term removed. The integer peak of its inverse transform is
 /// searched inside a box, then refined to sub-pixel by Newton steps on the exact band-limited correlation surface (the
-/// Fourier series of the cross-power spectrum evaluated at any (x, y) with its first and second derivatives), which
-/// is what an infinitely upsampled DFT would give, at the cost of a few passes over the spectrum.
-/// The reference is kept as its spectrum. Nothing is allocated after the constructor.
+/// Fourier series of the cross-power spectrum evaluated at any (x, y) with its first and second derivatives, which is
+/// what an infinitely upsampled DFT would give). Because a window that stays put while the content moves pulls the peak
+/// towards zero shift, the patch is then cut again where the content went, with its window moved by the sub-pixel
+/// remainder, and the remainder re-measured (once, or twice when the first pass moved the estimate by over 0.05 px);
+/// this needs the image to extend beyond the patch by the shift, and is skipped where it does not.
+/// The confidence is the peak-to-sidelobe ratio. The reference is kept as its spectrum. Nothing is allocated after the
+/// constructor.
 /// </summary>
 public sealed class PhaseCorrelation
 {
@@ -90,10 +94,11 @@ public sealed class PhaseCorrelation
 
     /// <summary>
     /// Registers the N × N patch of <paramref name="image"/> at (<paramref name="x0"/>, <paramref name="y0"/>) against the
-    /// reference. The integer peak is searched within <paramref name="searchRadiusPx"/> of
-    /// (<paramref name="centreXPx"/>, <paramref name="centreYPx"/>) and within ±<paramref name="maxShiftPx"/> of zero;
-    /// maxShiftPx must be below N/2 − 1. A peak on the ±maxShiftPx limit whose neighbour beyond it correlates better, or a
-    /// refined shift beyond the limit, is clipped to the limit and flagged.
+    /// reference. The shift must lie within ±<paramref name="maxShiftPx"/> (below N/2 − 1): when the correlation's best
+    /// peak lies beyond, the result is that peak clipped to the limit, flagged <see cref="ShiftEstimate.Clipped"/>. The
+    /// peak is also searched within <paramref name="searchRadiusPx"/> of (<paramref name="centreXPx"/>,
+    /// <paramref name="centreYPx"/>) (e.g. a patch near a frame's rigid shift); when the best peak lies outside that box the
+    /// best one inside is taken and flagged as clipped too.
     /// </summary>
     public ShiftEstimate Estimate(ReadOnlySpan<float> image, int stride, int x0, int y0, double maxShiftPx,
         double centreXPx = 0, double centreYPx = 0, double searchRadiusPx = double.PositiveInfinity)
