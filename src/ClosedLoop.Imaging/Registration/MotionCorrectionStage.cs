@@ -18,7 +18,7 @@ public sealed class MotionCorrectionStage : IFastStage
     private readonly long _traceCapacity;
     private MotionCorrector? _corrector;
     private RunContext? _context;
-    private bool _announced;
+    private bool _hadReference;
 
     /// <summary>Creates the stage for <paramref name="widthPx"/> × <paramref name="heightPx"/> frames; the trace records
     /// up to <paramref name="traceCapacityFrames"/> frames one by one (later ones only enter the totals). Throws
@@ -61,7 +61,7 @@ public sealed class MotionCorrectionStage : IFastStage
     {
         _settings.Validate(_widthPx, _heightPx);
         _context = context;
-        _announced = false;
+        _hadReference = false;
         _corrector = _settings.Mode == MotionCorrectionMode.None ? null : new MotionCorrector(_settings, _widthPx, _heightPx);
         Trace = new MotionTrace(ModeName(_settings.Mode), _traceCapacity);
     }
@@ -74,7 +74,7 @@ public sealed class MotionCorrectionStage : IFastStage
         var sample = _corrector.Correct(frame.Pixels);
         Last = sample;
         Trace.Record(frame.FrameIndex, sample);
-        if (!_announced && _corrector.HasReference) Announce(frame.FrameIndex);
+        if (_corrector.HasReference != _hadReference) Announce(frame.FrameIndex);
     }
 
     /// <inheritdoc />
@@ -86,11 +86,14 @@ public sealed class MotionCorrectionStage : IFastStage
             $"motion correction ({s.Mode}): {s.FramesCorrected} frames corrected, {s.LowConfidenceFrames} low confidence, {s.ClippedFrames} clipped, RMS shift {s.RmsShiftPx:0.###} px, max {s.MaxShiftPx:0.###} px")));
     }
 
+    /// <summary>Logs a reference built or given up (rare: an event allocates).</summary>
     private void Announce(long frameIndex)
     {
-        _announced = true;
-        _context?.Events.Add(new RunEvent(RunEventKind.Info, 0, MonotonicClock.NowNs(), Name,
-            $"motion correction reference built from {_corrector!.ReferenceFramesUsed} of {_settings.ReferenceFrames} frames (the others had low confidence and were left out); correcting from frame {frameIndex + 1}"));
+        _hadReference = _corrector!.HasReference;
+        string message = _hadReference
+            ? $"motion correction reference built from {_corrector.ReferenceFramesUsed} of {_settings.ReferenceFrames} frames (the others had low confidence and were left out); correcting from frame {frameIndex + 1}"
+            : $"motion correction: {_corrector.LostAfterFrames} frames in a row had low confidence up to frame {frameIndex}; rebuilding the reference from the next {_settings.ReferenceFrames} frames (not corrected meanwhile)";
+        _context?.Events.Add(new RunEvent(RunEventKind.Info, 0, MonotonicClock.NowNs(), Name, message));
     }
 
     private void ThrowWrongSize(Frame frame) =>

@@ -15,7 +15,9 @@ namespace ClosedLoop.Imaging.Registration;
 /// the reference spectrum of one patch is recomputed per frame, in turn.</para>
 /// <para><b>Low confidence.</b> A frame whose peak-to-sidelobe ratio is below the threshold is corrected by the last
 /// trusted shift (0 before any), flagged, and not blended into the reference; a piecewise patch below it takes the
-/// frame's rigid shift.</para>
+/// frame's rigid shift. After <see cref="LostAfterFrames"/> consecutive low-confidence frames the reference is given up
+/// and rebuilt from the frames that follow (they are not corrected meanwhile); a reference whose frames mostly failed to
+/// match the first of them is started again.</para>
 /// </summary>
 public sealed class MotionCorrector
 {
@@ -34,6 +36,7 @@ public sealed class MotionCorrector
     private bool _hasReference;
     private int _refresh;
     private double _lastDx, _lastDy;
+    private int _lowRun;
 
     /// <summary>Creates the corrector for <paramref name="widthPx"/> × <paramref name="heightPx"/> frames. Throws
     /// <see cref="ClosedLoop.Core.SettingException"/> for settings out of range or patches that do not fit the frame.</summary>
@@ -103,6 +106,13 @@ public sealed class MotionCorrector
         }
     }
 
+    /// <summary>Consecutive low-confidence frames after which the reference is given up and rebuilt: twice
+    /// <see cref="MotionCorrectionSettings.ReferenceFrames"/>, at least 30.</summary>
+    public int LostAfterFrames => Math.Max(30, 2 * _s.ReferenceFrames);
+
+    /// <summary>Times the reference was given up and rebuilt.</summary>
+    public int ReferencesRebuilt { get; private set; }
+
     /// <summary>The settings in use.</summary>
     public MotionCorrectionSettings Settings => _s;
 
@@ -141,6 +151,17 @@ public sealed class MotionCorrector
         double dx = est.DxPx * _bin, dy = est.DyPx * _bin;
         if (low) { dx = _lastDx; dy = _lastDy; }
         else { _lastDx = dx; _lastDy = dy; }
+        _lowRun = low ? _lowRun + 1 : 0;
+        if (_lowRun >= LostAfterFrames)
+        {
+            // Nothing has matched the reference for a long time (the field changed, or the light was off): build a
+            // new one from the frames to come. Shifts are then relative to the new reference.
+            _hasReference = false;
+            _referenceSeen = 0;
+            _lowRun = 0;
+            _lastDx = _lastDy = 0;
+            ReferencesRebuilt++;
+        }
 
         int lowPatches = 0;
         if (Field is { } field)
@@ -254,6 +275,12 @@ public sealed class MotionCorrector
         TensorPrimitives.Multiply(_accumulated, 1f / _referenceUsed, _reference);
         _rigid.SetReference(_reference, _regionW, _rigidX0, _rigidY0);
         if (_referenceSeen < _s.ReferenceFrames) return;
+        if (2 * _referenceUsed < _s.ReferenceFrames)
+        {
+            // Most of these frames did not match the first one (e.g. it was blank): start again from the next frame.
+            _referenceSeen = 0;
+            return;
+        }
         for (int i = 0; i < _patches.Length; i++) _patches[i].SetReference(_reference, _regionW, _patchX0[i], _patchY0[i]);
         _hasReference = true;
     }

@@ -164,6 +164,31 @@ public sealed class MotionCorrectorTests(ITestOutputHelper output)
         Assert.Equal(0, blank.Confidence);
     }
 
+    [Fact]
+    public void Correct_LongBlankPeriod_RebuildsTheReferenceAndCorrectsAgainAfterIt()
+    {
+        // A shutter closed for longer than LostAfterFrames: the reference is given up, and when light returns a new one
+        // is built (the blank frames cannot build one: they do not match each other) and frames are corrected again.
+        var tissue = TestImages.Tissue(128, new MotionProfile { Mode = MotionMode.Rigid, RmsPx = 2 }, noiseLevel: 0.5, seed: 7);
+        var corrector = new MotionCorrector(new MotionCorrectionSettings { PatchPx = 32, MaxShiftPx = 12, ReferenceFrames = 10 }, 128, 128);
+        var frame = new ushort[128 * 128];
+        var rng = new Random(3);
+        for (int f = 0; f < 15; f++) { tissue.Render(frame); corrector.Correct(frame); }
+        Assert.True(corrector.HasReference);
+        for (int f = 0; f < corrector.LostAfterFrames + 20; f++)
+        {
+            for (int i = 0; i < frame.Length; i++) frame[i] = (ushort)(200 + 10 * TestImages.Gaussian(rng)); // dark noise
+            corrector.Correct(frame);
+        }
+        Assert.False(corrector.HasReference);
+        Assert.Equal(1, corrector.ReferencesRebuilt);
+        MotionSample last = default;
+        for (int f = 0; f < 15; f++) { tissue.Render(frame); last = corrector.Correct(frame); }
+        Assert.True(corrector.HasReference);
+        Assert.False(last.ReferencePending);
+        Assert.False(last.LowConfidence);
+    }
+
     [Theory]
     [InlineData(MotionCorrectionMode.Rigid)]
     [InlineData(MotionCorrectionMode.PiecewiseRigid)]
