@@ -95,19 +95,77 @@ public static class FrameWarp
             ref ushort orow = ref Unsafe.Add(ref o, y * w);
             ref float pox = ref MemoryMarshal.GetArrayDataReference(ox);
             ref float poy = ref MemoryMarshal.GetArrayDataReference(oy);
-            for (int x = 0; x < w; x++)
+            int xs = 0;
+            if (Vector.IsHardwareAccelerated)
             {
-                float sx = Unsafe.Add(ref pox, x), sy = Unsafe.Add(ref poy, x);
-                int x0 = (int)sx, y0 = (int)sy;
-                float ax = sx - x0, ay = sy - y0;
-                int x1 = Math.Min(x0 + 1, w - 1), y1 = Math.Min(y0 + 1, h - 1);
-                ref ushort r0 = ref Unsafe.Add(ref s, y0 * w);
-                ref ushort r1 = ref Unsafe.Add(ref s, y1 * w);
-                float p00 = Unsafe.Add(ref r0, x0), p01 = Unsafe.Add(ref r0, x1);
-                float p10 = Unsafe.Add(ref r1, x0), p11 = Unsafe.Add(ref r1, x1);
-                float top = p00 + ax * (p01 - p00), bottom = p10 + ax * (p11 - p10);
-                Unsafe.Add(ref orow, x) = (ushort)(top + ay * (bottom - top) + 0.5f);
+                // The field is smooth, so a run of Vector<ushort>.Count pixels almost always reads the same two source rows
+                // at the same whole-pixel column offset: then the run is four contiguous loads and per-lane weights.
+                int vc = Vector<ushort>.Count, fc = Vector<float>.Count;
+                for (; xs + vc <= w; xs += vc)
+                {
+                    var sx0 = Vector.LoadUnsafe(ref pox, (nuint)xs);
+                    var sx1 = Vector.LoadUnsafe(ref pox, (nuint)(xs + fc));
+                    var sy0 = Vector.LoadUnsafe(ref poy, (nuint)xs);
+                    var sy1 = Vector.LoadUnsafe(ref poy, (nuint)(xs + fc));
+                    var ix0 = Vector.ConvertToInt32(sx0);
+                    var ix1 = Vector.ConvertToInt32(sx1);
+                    var iy0 = Vector.ConvertToInt32(sy0);
+                    var iy1 = Vector.ConvertToInt32(sy1);
+                    int colOffset = ix0[0] - xs, row = iy0[0];
+                    var expect0 = IntRamp + new Vector<int>(xs + colOffset);
+                    var expect1 = expect0 + new Vector<int>(fc);
+                    var rowV = new Vector<int>(row);
+                    if (!Vector.EqualsAll(ix0, expect0) || !Vector.EqualsAll(ix1, expect1) || !Vector.EqualsAll(iy0, rowV) || !Vector.EqualsAll(iy1, rowV)
+                        || xs + colOffset + vc >= w || row + 1 >= h)
+                    {
+                        ScalarRun(ref s, ref orow, ref pox, ref poy, xs, xs + vc, w, h);
+                        continue;
+                    }
+                    ref ushort r0 = ref Unsafe.Add(ref s, row * w + xs + colOffset);
+                    ref ushort r1 = ref Unsafe.Add(ref r0, w);
+                    Vector.Widen(Vector.LoadUnsafe(ref r0), out var a0, out var a1);
+                    Vector.Widen(Vector.LoadUnsafe(ref Unsafe.Add(ref r0, 1)), out var b0, out var b1);
+                    Vector.Widen(Vector.LoadUnsafe(ref r1), out var c0, out var c1);
+                    Vector.Widen(Vector.LoadUnsafe(ref Unsafe.Add(ref r1, 1)), out var d0, out var d1);
+                    var lo = Lerp2(a0, b0, c0, d0, sx0 - Vector.ConvertToSingle(ix0), sy0 - Vector.ConvertToSingle(iy0));
+                    var hi = Lerp2(a1, b1, c1, d1, sx1 - Vector.ConvertToSingle(ix1), sy1 - Vector.ConvertToSingle(iy1));
+                    Vector.Narrow(lo, hi).StoreUnsafe(ref orow, (nuint)xs);
+                }
             }
+            ScalarRun(ref s, ref orow, ref pox, ref poy, xs, w, w, h);
+        }
+    }
+
+    /// <summary>0, 1, 2, … in the lanes of a vector.</summary>
+    private static readonly Vector<int> IntRamp = new(Enumerable.Range(0, Vector<int>.Count).ToArray());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<uint> Lerp2(Vector<uint> p00, Vector<uint> p01, Vector<uint> p10, Vector<uint> p11, Vector<float> ax, Vector<float> ay)
+    {
+        var a = Vector.ConvertToSingle(Vector.AsVectorInt32(p00));
+        var b = Vector.ConvertToSingle(Vector.AsVectorInt32(p01));
+        var c = Vector.ConvertToSingle(Vector.AsVectorInt32(p10));
+        var d = Vector.ConvertToSingle(Vector.AsVectorInt32(p11));
+        var top = a + ax * (b - a);
+        var bottom = c + ax * (d - c);
+        return Vector.AsVectorUInt32(Vector.ConvertToInt32(top + ay * (bottom - top) + new Vector<float>(0.5f)));
+    }
+
+    /// <summary>Bilinear samples at the (already clamped) positions of columns [from, to) of one output row.</summary>
+    private static void ScalarRun(ref ushort s, ref ushort orow, ref float pox, ref float poy, int from, int to, int w, int h)
+    {
+        for (int x = from; x < to; x++)
+        {
+            float sx = Unsafe.Add(ref pox, x), sy = Unsafe.Add(ref poy, x);
+            int x0 = (int)sx, y0 = (int)sy;
+            float ax = sx - x0, ay = sy - y0;
+            int x1 = Math.Min(x0 + 1, w - 1), y1 = Math.Min(y0 + 1, h - 1);
+            ref ushort r0 = ref Unsafe.Add(ref s, y0 * w);
+            ref ushort r1 = ref Unsafe.Add(ref s, y1 * w);
+            float p00 = Unsafe.Add(ref r0, x0), p01 = Unsafe.Add(ref r0, x1);
+            float p10 = Unsafe.Add(ref r1, x0), p11 = Unsafe.Add(ref r1, x1);
+            float top = p00 + ax * (p01 - p00), bottom = p10 + ax * (p11 - p10);
+            Unsafe.Add(ref orow, x) = (ushort)(int)(top + ay * (bottom - top) + 0.5f);
         }
     }
 
@@ -164,7 +222,7 @@ public static class FrameWarp
         for (; xv < hi; xv++)
         {
             int sx = xv + ix;
-            outRow[xv] = (ushort)(w00 * r0[sx] + w01 * r0[sx + 1] + w10 * r1[sx] + w11 * r1[sx + 1] + 0.5f);
+            outRow[xv] = (ushort)(int)(w00 * r0[sx] + w01 * r0[sx + 1] + w10 * r1[sx] + w11 * r1[sx + 1] + 0.5f);
         }
         for (int x = Math.Max(hi, lo); x < w; x++) outRow[x] = Edge(r0, r1, x + ix, w, w00, w01, w10, w11);
     }
@@ -181,6 +239,6 @@ public static class FrameWarp
     private static ushort Edge(ReadOnlySpan<ushort> r0, ReadOnlySpan<ushort> r1, int sx, int w, float w00, float w01, float w10, float w11)
     {
         int x0 = Math.Clamp(sx, 0, w - 1), x1 = Math.Clamp(sx + 1, 0, w - 1);
-        return (ushort)(w00 * r0[x0] + w01 * r0[x1] + w10 * r1[x0] + w11 * r1[x1] + 0.5f);
+        return (ushort)(int)(w00 * r0[x0] + w01 * r0[x1] + w10 * r1[x0] + w11 * r1[x1] + 0.5f);
     }
 }

@@ -54,6 +54,29 @@ public sealed class FrameWarpTests
     }
 
     [Fact]
+    public void Field_VaryingField_MatchesScalarBilinearAtEveryPixel()
+    {
+        // A field that varies across the frame (and pushes samples past the edges) against a plain per-pixel reference.
+        const int w = 100, h = 60;
+        var rng = new Random(11);
+        var src = Enumerable.Range(0, w * h).Select(_ => (ushort)rng.Next(0, 60000)).ToArray();
+        var field = new ShiftField(w, h, [5.0, 50, 95], [5.0, 55]);
+        float[] dx = [-3.2f, 0.4f, 6.7f, 2.5f, -0.3f, -5.5f];
+        float[] dy = [1.1f, -2.6f, 0.2f, 4.4f, -0.9f, 3.3f];
+        dx.CopyTo(field.DxPx, 0);
+        dy.CopyTo(field.DyPx, 0);
+        var px = (ushort[])src.Clone();
+        FrameWarp.Field(px, new ushort[w * h], field);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+            {
+                var (fx, fy) = field.At(x, y);
+                double expected = Bilinear(src, w, h, x + fx, y + fy);
+                Assert.True(Math.Abs(px[y * w + x] - expected) <= 1.0, $"({x},{y}): {px[y * w + x]} vs {expected:F2}");
+            }
+    }
+
+    [Fact]
     public void ShiftField_At_InterpolatesBetweenNodesAndHoldsBeyondThem()
     {
         var field = new ShiftField(100, 100, [10.0, 90], [10.0, 90]);
