@@ -10,9 +10,10 @@ namespace ClosedLoop.Imaging.Registration;
 /// allocates nothing.
 /// <para><b>Reference.</b> The first <see cref="MotionCorrectionSettings.ReferenceFrames"/> frames build the reference and
 /// are not corrected: each is binned, registered to the mean of the ones before it, shifted back and averaged in (a
-/// low-confidence one is left out). Shifts are therefore measured relative to the position of the first frame. Afterwards every frame whose rigid estimate is trusted and not
-/// clipped is blended into the reference, after correction, with weight <see cref="MotionCorrectionSettings.ReferenceUpdateRate"/>;
-/// the reference spectrum of one patch is recomputed per frame, in turn.</para>
+/// low-confidence one is left out). Shifts are therefore measured relative to the position of the first frame.
+/// Afterwards every frame whose rigid estimate is trusted and not clipped is blended into the reference, after
+/// correction, with weight <see cref="MotionCorrectionSettings.ReferenceUpdateRate"/>; the reference spectrum of one
+/// patch is recomputed per frame, in turn.</para>
 /// <para><b>Low confidence.</b> A frame whose peak-to-sidelobe ratio is below the threshold is corrected by the last
 /// trusted shift (0 before any), flagged, and not blended into the reference; a piecewise patch below it takes the
 /// frame's rigid shift. After <see cref="LostAfterFrames"/> consecutive low-confidence frames the reference is given up
