@@ -78,7 +78,7 @@ public sealed class ShiftField
         Array.Fill(DyPx, dyPx);
     }
 
-    /// <summary>The shift at pixel (x, y).</summary>
+    /// <summary>The shift at pixel (x, y) (allocates two small arrays: for tests and tools, not the per-frame path).</summary>
     public (double DxPx, double DyPx) At(int x, int y)
     {
         var rx = new float[GridX];
