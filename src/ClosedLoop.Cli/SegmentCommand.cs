@@ -59,8 +59,99 @@ public static class SegmentCommand
             p.GetValue(truth), d with { ProbabilityThreshold = p.GetValue(threshold), MinAreaPx = p.GetValue(minArea), MaxAreaPx = p.GetValue(maxArea), MinConsecutiveFrames = p.GetValue(minFrames) },
             p.GetValue(initial), p.GetValue(update), p.GetValue(backend)), AnsiConsole.Console));
         cmd.Subcommands.Add(CreateScore());
+        cmd.Subcommands.Add(CreateBench());
         return cmd;
     }
+
+    private static Command CreateBench()
+    {
+        var size = new Option<int>("--size") { Description = "Frame side, pixels (square frames).", DefaultValueFactory = _ => 512 };
+        var frames = new Option<int>("--frames") { Description = "Frames measured after 50 warm-up frames.", DefaultValueFactory = _ => 2000 };
+        var cmd = new Command("bench", "Measure the post-processing per frame (threshold, connected components, merging) on synthetic probability maps, against a baseline of one pass over the map in the same run.")
+            { size, frames };
+        cmd.SetAction(p => Bench(p.GetValue(size), p.GetValue(frames), AnsiConsole.Console));
+        return cmd;
+    }
+
+    /// <summary><c>segment bench</c>: per-frame cost of <see cref="MaskExtractor"/> and <see cref="MaskMerger"/> on
+    /// synthetic maps (about one neuron per 1,300 px², 10 % of them active per frame, two noise blobs per frame); returns the exit code.</summary>
+    public static int Bench(int sizePx, int frames, IAnsiConsole console) => Guard(console, () =>
+    {
+        Check.InRange("--size", sizePx, 32, 4096);
+        Check.InRange("--frames", frames, 10, 1_000_000);
+        const int warmup = 50;
+        int n = sizePx * sizePx;
+        var rng = new Random(1);
+        int neurons = n / 1300;
+        var centres = Enumerable.Range(0, neurons).Select(_ => (R: rng.Next(6, sizePx - 6), C: rng.Next(6, sizePx - 6))).ToArray();
+        var maps = new float[8][];
+        for (int k = 0; k < maps.Length; k++)
+        {
+            var m = maps[k] = new float[n];
+            for (int i = 0; i < n; i++) m[i] = (float)(0.3 * rng.NextDouble());
+            foreach (var (r, c) in centres.Where((_, i) => (i + k) % 10 == 0))
+                for (int dr = -5; dr <= 5; dr++)
+                    for (int dc = -5; dc <= 5; dc++)
+                        if (dr * dr + dc * dc <= 25) m[(r + dr) * sizePx + c + dc] = 0.9f;
+            for (int b = 0; b < 2; b++)
+            {
+                int r0 = rng.Next(0, sizePx - 5), c0 = rng.Next(0, sizePx - 5);
+                for (int r = r0; r < r0 + 5; r++) for (int c = c0; c < c0 + 5; c++) m[r * sizePx + c] = 0.9f;
+            }
+        }
+        var settings = new SegmentationSettings();
+        var extractor = new MaskExtractor(sizePx, sizePx, settings);
+        var merger = new MaskMerger(sizePx, sizePx, settings);
+        var baseUs = new double[frames];
+        var extractUs = new double[frames];
+        var totalUs = new double[frames];
+        double sink = 0;
+        long allocated = 0;
+        for (int f = 0; f < warmup + frames; f++)
+        {
+            // Frames come in runs of 4 copies of one map, so the active neurons pass the temporal-consistency test.
+            var map = maps[(f / 4) % maps.Length];
+            long t0 = Stopwatch.GetTimestamp();
+            sink += System.Numerics.Tensors.TensorPrimitives.Max<float>(map); // baseline: one vectorised pass over the map
+            long t1 = Stopwatch.GetTimestamp();
+            long a0 = GC.GetAllocatedBytesForCurrentThread();
+            extractor.Extract(map);
+            long t2 = Stopwatch.GetTimestamp();
+            merger.AddFrame(f, extractor);
+            long t3 = Stopwatch.GetTimestamp();
+            if (f < warmup) continue;
+            allocated += GC.GetAllocatedBytesForCurrentThread() - a0;
+            int i = f - warmup;
+            baseUs[i] = Stopwatch.GetElapsedTime(t0, t1).TotalMicroseconds;
+            extractUs[i] = Stopwatch.GetElapsedTime(t1, t2).TotalMicroseconds;
+            totalUs[i] = Stopwatch.GetElapsedTime(t1, t3).TotalMicroseconds;
+        }
+        merger.Consolidate(); // first call: JIT
+        long tc = Stopwatch.GetTimestamp();
+        var found = merger.Consolidate();
+        double consolidateMs = Stopwatch.GetElapsedTime(tc).TotalMilliseconds;
+
+        var t = new Table().Border(TableBorder.Rounded).AddColumns("per frame", "p50 µs", "p99 µs", "max µs", "p50 ÷ baseline p50");
+        void Row(string name, double[] us) => t.AddRow(name, Pct(us, 50), Pct(us, 99), us.Max().ToString("0", CultureInfo.InvariantCulture),
+            (Percentile(us, 50) / Math.Max(Percentile(baseUs, 50), 1e-3)).ToString("0.0", CultureInfo.InvariantCulture));
+        Row("baseline: one pass (max) over the map", baseUs);
+        Row("masks from the map (threshold + components)", extractUs);
+        Row("masks + merging across frames", totalUs);
+        console.Write(t);
+        console.MarkupLine($"{sizePx}×{sizePx} px, {frames:N0} frames, {neurons} neurons (10 % active per frame) + 2 noise blobs per frame; "
+            + $"{(double)allocated / frames:0} bytes allocated per frame; consolidation (an online update) of {merger.GroupCount} groups into {found.Count} masks: {consolidateMs:0.00} ms. "
+            + $"Timings on a shared machine are noisy: compare the ratio. (checksum {sink:0})");
+        return ExitCodes.Ok;
+    });
+
+    private static double Percentile(double[] v, double p)
+    {
+        var s = (double[])v.Clone();
+        Array.Sort(s);
+        return s[Math.Min(s.Length - 1, (int)Math.Round(p / 100 * (s.Length - 1)))];
+    }
+
+    private static string Pct(double[] v, double p) => Percentile(v, p).ToString("0", CultureInfo.InvariantCulture);
 
     private static Command CreateScore()
     {
