@@ -287,8 +287,9 @@ public static class SegmentCommand
         {
             segmenter = open is null ? SegmentationModels.Open(o.ModelPath, h, w, rateHz, o.Backend) : open(o.ModelPath, h, w, rateHz);
         }
-        catch (Exception ex) when (ex is NotSupportedException or InvalidDataException or ArgumentException or InvalidOperationException or FileLoadException)
+        catch (Exception ex) when (ex is not (SettingException or OutOfMemoryException))
         {
+            // Whatever the model loader throws (no model yet, a corrupt file, an ONNX Runtime error): one clear message.
             throw new SettingException("--model", o.ModelPath ?? "(shipped default)", $"a readable segmentation model for {w}×{h} px frames ({ex.Message})");
         }
         if (segmenter.HeightPx != h || segmenter.WidthPx != w)

@@ -123,10 +123,12 @@ public sealed class OnlineSegmentation : IOnlineSegmentation
                 var px = m.PixelIndices;
                 if (_deleted.Any(d => OverlapOfSmaller(px, d) >= _settings.DeletedOverlap)) continue;
                 var (cr, cc) = Centroid(px);
+                var box = Box.Of(px, WidthPx);
                 RoiState? best = null;
                 double bestIou = -1;
                 foreach (var roi in _rois)
                 {
+                    if (!box.Overlaps(roi.Bounds)) continue; // cheap reject: most ROIs are far away
                     int inter = Intersect(px, roi.Pixels);
                     if (!_merger.Same(inter, px.Length, roi.Pixels.Length, cr, cc, roi.CentroidRow, roi.CentroidCol)) continue;
                     double iou = (double)inter / (px.Length + roi.Pixels.Length - inter);
@@ -271,13 +273,34 @@ public sealed class OnlineSegmentation : IOnlineSegmentation
         public bool UserAdded { get; init; }
         public int SeenInFrames { get; set; }
 
+        public Box Bounds { get; private set; }
+
         public void SetPixels(int[] pixels, int width)
         {
             Pixels = pixels;
+            Bounds = Box.Of(pixels, width);
             double r = 0, c = 0;
             foreach (int p in pixels) { int row = p / width; r += row; c += p - row * width; }
             CentroidRow = r / pixels.Length;
             CentroidCol = c / pixels.Length;
         }
+    }
+
+    /// <summary>Bounding box of a mask, in pixels (inclusive).</summary>
+    private readonly record struct Box(int Row0, int Row1, int Col0, int Col1)
+    {
+        public static Box Of(int[] ascending, int width)
+        {
+            int c0 = int.MaxValue, c1 = -1;
+            foreach (int p in ascending)
+            {
+                int c = p % width;
+                if (c < c0) c0 = c;
+                if (c > c1) c1 = c;
+            }
+            return new Box(ascending[0] / width, ascending[^1] / width, c0, c1);
+        }
+
+        public bool Overlaps(Box o) => Row0 <= o.Row1 && o.Row0 <= Row1 && Col0 <= o.Col1 && o.Col0 <= Col1;
     }
 }
