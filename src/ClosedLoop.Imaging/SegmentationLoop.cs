@@ -69,6 +69,7 @@ public sealed class SegmentationLoop : ILiveConsumer, IDisposable
     private int _overCapacity;
     private volatile string? _error;
     private volatile bool _detached;
+    private volatile bool _stopRequested;
 
     /// <summary>Creates the slow loop for <paramref name="segmentation"/>, publishing to <paramref name="board"/>;
     /// <paramref name="description"/> names the model for the report (e.g. the frame segmenter's description).</summary>
@@ -198,8 +199,16 @@ public sealed class SegmentationLoop : ILiveConsumer, IDisposable
         return new RoiEditReply(id, RoiSet.DefaultName(id), _board.MaskOf(id)?.Length ?? 0, version, what);
     }
 
-    /// <inheritdoc />
-    public void Dispose() => _segmentation.Dispose();
+    /// <summary>Stops the slow loop's thread if it still runs (a run that was built but never started), releases the frames
+    /// it holds and disposes the segmentation.</summary>
+    public void Dispose()
+    {
+        _stopRequested = true;
+        _thread?.Join();
+        _detached = true;
+        _sub?.Frames?.Drain();
+        _segmentation.Dispose();
+    }
 
     private int RequireId(RoiEditRequest request)
     {
@@ -284,7 +293,7 @@ public sealed class SegmentationLoop : ILiveConsumer, IDisposable
                     lock (_publishGate) PublishIfChanged(batchCompletedNs, "segmentation update");
                     continue;
                 }
-                if (ended && drained && count == 0) break;
+                if ((ended && drained && count == 0) || _stopRequested) break;
                 // Polled, never woken by the tap: a wake-up per frame would put this thread on the fast loop's core.
                 if (!took) Thread.Sleep(2);
             }
