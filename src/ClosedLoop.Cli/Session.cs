@@ -299,6 +299,7 @@ public sealed class Session : IDisposable
             catch (SettingException ex) { throw Experiment.Locate(ex); }
         }
 
+        if (rois is null) OpenSegmentation();
         var stages = new List<IFastStage>
         {
             rois is null
@@ -315,14 +316,21 @@ public sealed class Session : IDisposable
                 : Enumerable.Range(0, rois.Count).Select(i => new LiveUnit(rois[i].Name, rois[i].PixelIndices.ToArray(), rois[i].CentroidXPx, rois[i].CentroidYPx)).ToList());
     }
 
-    /// <summary><c>rois: online</c>: a fixed capacity of units (ROI id i = unit i, roi000...), the board the fast loop reads,
-    /// and the slow loop that segments frames, first among the live consumers (so it is detached first and its final ROI
-    /// set is the one recorded).</summary>
+    /// <summary><c>rois: online</c>: a fixed capacity of units (ROI id i = unit i, roi000...) and the board the fast loop
+    /// reads; no ROI exists yet.</summary>
     private void WireOnlineRois()
     {
         var settings = Experiment.Segmentation ?? throw new InvalidOperationException("rois: online without segmentation settings");
         OnlineBoard = new OnlineRoiBoard(settings.MaxRois, WidthPx, HeightPx, Experiment.Traces);
         Activity = OnlineBoard.CreateActivity();
+    }
+
+    /// <summary>Opens the segmentation model, last of all the checks (it is the slowest): the slow loop that pushes frames
+    /// into it goes first among the live consumers, so it is detached first and its final ROI set is the one recorded.</summary>
+    private void OpenSegmentation()
+    {
+        var settings = Experiment.Segmentation!;
+        var board = OnlineBoard!;
         var factory = Options.SegmentationFactory ?? OnlineRois.Create;
         OnlineSegmentationInstance made;
         try { made = factory(settings, HeightPx, WidthPx, Source.FrameRateHz); }
@@ -335,7 +343,7 @@ public sealed class Session : IDisposable
             made.Segmentation.Dispose();
             throw Experiment.Locate(new SettingException("segmentation.model", settings.ModelPath ?? "default", $"a segmentation for {WidthPx}×{HeightPx} px frames (it segments {made.Segmentation.WidthPx}×{made.Segmentation.HeightPx})"));
         }
-        Segmentation = new SegmentationLoop(made.Segmentation, OnlineBoard, settings, made.Description);
+        Segmentation = new SegmentationLoop(made.Segmentation, board, settings, made.Description);
         _consumers = [Segmentation, .. _consumers];
     }
 
