@@ -34,9 +34,15 @@ public static class BenchCommand
         var dashboard = new Option<bool>("--dashboard") { Description = "Measure the dashboard: frames per second delivered to a WebSocket client at 512×512, and what it adds to the tap's cost." };
         var models = new Option<bool>("--models") { Description = "Measure the neural networks: spike CNN per frame for 1000 ROIs and U-Net frames/s, through ONNX Runtime and the managed forward." };
         var quick = new Option<bool>("--quick") { Description = "With --models or --bus: a shorter run." };
+        var onlineSegmentation = new Option<bool>("--online-segmentation") { Description = "Measure what online segmentation in the slow loop costs the fast loop: paced frames with and without a segmenting slow loop (a CPU-heavy stand-in for the model) in the same process." };
+        var segmentationMs = new Option<double>("--segmentation-ms") { Description = "With --online-segmentation: the stand-in model's arithmetic per frame, ms.", DefaultValueFactory = _ => 2 };
         var cmd = new Command("bench", "Measure the fast loop on simulated frames: frames/s on one core, allocations per frame, latency percentiles from frame complete to stimulation decision.")
             { width, height, rois, frames, json, scan, record, speedUp, dir, bus, dashboard, models, quick };
-        cmd.SetAction(p => p.GetValue(scan)
+        cmd.Options.Add(onlineSegmentation);
+        cmd.Options.Add(segmentationMs);
+        cmd.SetAction(p => p.GetValue(onlineSegmentation)
+            ? OnlineSegmentationBench.Execute(p.GetValue(width), p.GetValue(height), p.GetValue(rois), p.GetValue(frames) ?? 6000, p.GetValue(speedUp), p.GetValue(segmentationMs), AnsiConsole.Console)
+            : p.GetValue(scan)
             ? ScanBench.Execute(AnsiConsole.Console)
             : p.GetValue(bus) || p.GetValue(dashboard) || p.GetValue(models)
             ? LiveBenchmarks(p.GetValue(bus), p.GetValue(dashboard), p.GetValue(models), p.GetValue(quick), AnsiConsole.Console)

@@ -125,7 +125,7 @@ public sealed class SegmentationLoop : ILiveConsumer, IDisposable
             ["roisAtEnd"] = s.RoisAtEnd,
             ["userEdits"] = s.UserEdits,
         };
-        string summary = $"{s.FramesSegmented} frames segmented ({s.FramesDropped} dropped by the slow loop), {s.Updates} ROI-set updates, {s.RoisAtEnd} ROIs at the end";
+        string summary = $"{s.FramesSegmented} frames segmented ({s.FramesDropped} dropped by the slow loop), {s.Updates} ROI-set updates, {s.RoisAtEnd} ROIs at the end; slow-loop thread {Scheduling}";
         return new LiveConsumerReport(Name, summary, s.Error, counters);
     }
 
@@ -258,8 +258,12 @@ public sealed class SegmentationLoop : ILiveConsumer, IDisposable
         return (list.ToArray(), $"circle x={F(x)} y={F(y)} r={F(radius)} px");
     }
 
+    /// <summary>What the slow loop's thread got from the scheduler (for the report).</summary>
+    public string Scheduling { get; private set; } = "not started";
+
     private void Work()
     {
+        Scheduling = BackgroundPriority.LowerCurrentThread();
         var sub = _sub!;
         var link = sub.Frames!;
         int frameSize = _board.WidthPx * _board.HeightPx;
@@ -348,4 +352,28 @@ public sealed class SegmentationLoop : ILiveConsumer, IDisposable
         ids.Count == 0 ? "none" : string.Join(", ", ids.Take(20).Select(RoiSet.DefaultName)) + (ids.Count > 20 ? $", ... ({ids.Count})" : "");
 
     private static string F(double v) => v.ToString("0.##", CultureInfo.InvariantCulture);
+}
+
+/// <summary>Lowers the calling thread's priority on Linux (nice 10: no permission needed), so that on a machine with few
+/// cores the fast loop and acquisition win the processor whenever the slow loop competes with them.</summary>
+internal static partial class BackgroundPriority
+{
+    private const int Nice = 10;
+
+    public static string LowerCurrentThread()
+    {
+        if (!OperatingSystem.IsLinux()) return "normal (priority changes are only made on Linux)";
+        try
+        {
+            // PRIO_PROCESS with who = 0 applies to the calling thread on Linux.
+            return setpriority(0, 0, Nice) == 0 ? $"nice {Nice}" : $"normal (setpriority failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})";
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return $"normal ({ex.GetType().Name})";
+        }
+    }
+
+    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]
+    private static partial int setpriority(int which, uint who, int prio);
 }
