@@ -112,7 +112,13 @@ public sealed class SegmentationLoop : ILiveConsumer, IDisposable
     /// <inheritdoc />
     public LiveConsumerReport Detach(RunResult result)
     {
-        _thread?.Join();
+        // Normally the tap has ended and the thread finishes the frames still queued. A run that never started its tap
+        // would never end the thread: after a grace period it is asked to stop.
+        if (_thread is { } thread && !thread.Join(TimeSpan.FromSeconds(30)))
+        {
+            _stopRequested = true;
+            thread.Join();
+        }
         _detached = true;
         _sub?.Frames?.Drain();
         var s = Stats();
