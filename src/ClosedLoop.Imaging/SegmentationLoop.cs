@@ -337,7 +337,7 @@ public sealed class SegmentationLoop : ILiveConsumer, IDisposable
         _counts.Add(new RoiCountPoint(frame, sampleNs / 1e9, change.Present, version));
         bool first = _initialisedAtFrame < 0 && SafeInitialised();
         if (first) _initialisedAtFrame = frame;
-        if (triggerHostNs > 0 && (first || !change.IsEmpty))
+        if (first || (triggerHostNs > 0 && !change.IsEmpty))
         {
             string text = first
                 ? $"initialised after {FramesSegmented} frames: {change.Present} ROIs"
