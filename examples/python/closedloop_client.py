@@ -171,6 +171,11 @@ class ControlClient:
     def load(self, profile, experiment):
         return self.request("load", profile=profile, experiment=experiment)
 
+    def roi(self, action, **fields):
+        """Edits the ROI set of a run with rois: online: roi("add", x=40, y=22, radius=5), roi("add", pixels=[...]),
+        roi("lock", id=3), roi("unlock", id=3), roi("delete", id=3). Applied before the next frame."""
+        return self.request("roi", action=action, **fields)
+
     def close(self):
         self._socket.close(0)
 

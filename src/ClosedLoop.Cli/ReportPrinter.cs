@@ -84,6 +84,7 @@ public static class ReportPrinter
                                (st.MeanResponseTimeS is double m ? $"; mean response time {m:0.000} s." : "."));
             if (r.Learning is { } l) console.MarkupLine(Markup.Escape(LearningLine(l)));
         }
+        if (r.OnlineSegmentation is { } seg) PrintOnlineSegmentation(seg, console);
         foreach (var c in r.Live)
         {
             var tap = r.Taps.FirstOrDefault(t => t.Name == c.Name);
@@ -91,6 +92,26 @@ public static class ReportPrinter
             console.MarkupLine($"{Markup.Escape(c.Name)}: {Markup.Escape(c.Summary + drops)}" + (c.Error is null ? "" : $" [red]{Markup.Escape(c.Error)}[/]"));
         }
         foreach (var w in r.Warnings) console.MarkupLine($"[yellow]warning:[/] {Markup.Escape(w)}");
+    }
+
+    private static void PrintOnlineSegmentation(OnlineSegmentationSummary seg, IAnsiConsole console)
+    {
+        var t = new Table().Border(TableBorder.Rounded).Title("online segmentation").AddColumns("figure", "value");
+        t.AddRow("model", Markup.Escape(seg.Model));
+        t.AddRow("frames segmented / dropped by the slow loop", $"{N(seg.FramesSegmented)} / {N(seg.FramesDropped)}");
+        t.AddRow("initialised", seg.InitialisedAtFrame is long f ? $"after frame {N(f)}" : "[yellow]no[/]");
+        t.AddRow("ROI-set updates / user edits", $"{N(seg.Updates)} / {seg.UserEdits}");
+        t.AddRow("ROIs at the end (of maxRois)", $"{seg.RoisAtEnd} of {seg.MaxRois}" + (seg.RoisOverCapacity > 0 ? $" [yellow]({seg.RoisOverCapacity} beyond maxRois, not traced)[/]" : ""));
+        t.AddRow("update latency p50 / p99 / max (frame complete → ROI set handed to the fast loop)",
+            seg.UpdateLatencyP50Ms is double p50 ? $"{p50:0.##} / {seg.UpdateLatencyP99Ms:0.##} / {seg.UpdateLatencyMaxMs:0.##} ms" : "no update");
+        var points = seg.RoiCountOverTime;
+        if (points.Count > 0)
+        {
+            var shown = points.Count <= 8 ? points : Enumerable.Range(0, 8).Select(k => points[k * (points.Count - 1) / 7]).ToList();
+            t.AddRow("ROIs over time", string.Join(", ", shown.Select(p => $"{p.Rois} at {p.TimeS.ToString("0.#", CultureInfo.InvariantCulture)} s")));
+        }
+        if (seg.Error is not null) t.AddRow("[red]error[/]", Markup.Escape(seg.Error));
+        console.Write(t);
     }
 
     private static string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);

@@ -56,7 +56,7 @@ public static class RunCommand
         string length = s.FrameLimit is long n ? $"{n} frames ({n / s.Source.FrameRateHz:0.#} s)"
             : s.Pong is { } pong ? $"until {pong.Settings.Games} games are done" : $"until {p.Trials} trials are done";
         console.MarkupLine($"[bold]closedloop run[/] {Markup.Escape(s.Experiment.Name)} on {Markup.Escape(s.Profile.Name)} " +
-                           $"({s.WidthPx}×{s.HeightPx} px at {s.Source.FrameRateHz:0.##} Hz, {s.Pacing.ToString().ToLowerInvariant()} pacing, acquisition: {Markup.Escape(s.AcquisitionPath)}, {s.Rois.Count} ROIs), {Markup.Escape(length)}. Ctrl+C stops safely.");
+                           $"({s.WidthPx}×{s.HeightPx} px at {s.Source.FrameRateHz:0.##} Hz, {s.Pacing.ToString().ToLowerInvariant()} pacing, acquisition: {Markup.Escape(s.AcquisitionPath)}, {(s.OnlineBoard is null ? $"{s.UnitCount} ROIs" : $"ROIs found while imaging, up to {s.UnitCount}")}), {Markup.Escape(length)}. Ctrl+C stops safely.");
     }
 
     private static void ShowProgress(Session s, Task<RunResult> run, IAnsiConsole console, bool quiet)

@@ -161,6 +161,20 @@ public sealed class RunHost : IRunControl
         }
     }
 
+    /// <inheritdoc />
+    public RoiEditReply EditRoi(RoiEditRequest request)
+    {
+        Session? s;
+        lock (_gate)
+        {
+            if (_state != HostState.Running || _session is null) throw new ControlException("not-running", "ROIs can be edited only while a run is going");
+            s = _session;
+        }
+        var loop = s.Segmentation ?? throw new ControlException("not-supported",
+            $"this run's ROIs are fixed (rois: {s.Experiment.Rois}); editing ROIs while running needs an experiment with 'rois: online'");
+        return loop.Edit(request);
+    }
+
     private LiveStatus Idle(HostState state) =>
         new(state, "", _loaded.Profile, _loaded.Experiment, 0, 0, 0, 0, 0, 0, "", double.NaN, double.NaN, "", "");
 

@@ -107,6 +107,8 @@ public sealed record RunReport
     public MeaSummary? Mea { get; init; }
     /// <summary>Motion correction: frames corrected, low-confidence and clipped frames, RMS and largest shift (null when off).</summary>
     public ClosedLoop.Imaging.Registration.MotionSummary? Motion { get; init; }
+    /// <summary>What the slow loop's online segmentation did (<c>rois: online</c> runs only).</summary>
+    public OnlineSegmentationSummary? OnlineSegmentation { get; init; }
 
     /// <summary>JSON options shared by report and event files.</summary>
     public static readonly JsonSerializerOptions Json = new()
@@ -144,7 +146,7 @@ public sealed record RunReport
             WidthPx = s.WidthPx,
             HeightPx = s.HeightPx,
             FrameRateHz = s.Source.FrameRateHz,
-            Rois = s.Rois.Count,
+            Rois = s.UnitCount,
             StartedUtc = startedUtc,
             WallSeconds = Math.Round(result.WallSeconds, 3),
             SampleClockSeconds = Math.Round(loop.FramesProcessed * periodS, 3),
@@ -177,6 +179,7 @@ public sealed record RunReport
                     mea.Stimulator.PulsesRendered, mea.Stimulator.LatePulses, Math.Round(mea.Culture.TimeMs / 1000.0, 3))
                 : null,
             Motion = s.Motion?.Trace.Summary(),
+            OnlineSegmentation = s.Segmentation is { } seg ? OnlineSegmentationSummary.From(seg.Stats()) : null,
         };
     }
 
@@ -322,4 +325,38 @@ public sealed record PongSummary(string Condition, int Games, IReadOnlyList<int>
     /// <summary>One-sided Mann–Whitney p that <paramref name="a"/>'s rallies are longer than <paramref name="b"/>'s.</summary>
     public static double LongerP(PongSummary a, PongSummary b) =>
         ClosedLoop.FirmwareSim.Culture.LearningStatistics.MannWhitneyLessP(a.Rallies.Select(v => -(double)v).ToArray(), b.Rallies.Select(v => -(double)v).ToArray());
+}
+
+/// <summary>The online segmentation of a run, as report.json gives it (latencies in ms, null without updates).</summary>
+/// <param name="Model">The segmentation model's description.</param>
+/// <param name="MaxRois">Units reserved for ROIs (segmentation.maxRois).</param>
+/// <param name="FramesSegmented">Frames pushed through the segmentation.</param>
+/// <param name="FramesDropped">Frames the slow loop dropped because it was behind (the fast loop processed all of them).</param>
+/// <param name="Initialised">Whether the initialisation finished.</param>
+/// <param name="InitialisedAtFrame">Frame after which the first ROI set was traced (null: never).</param>
+/// <param name="Updates">ROI sets published because the segmentation changed them.</param>
+/// <param name="Version">Last ROI-set version.</param>
+/// <param name="RoisAtEnd">ROIs traced at the end.</param>
+/// <param name="RoisOverCapacity">ROIs with ids beyond maxRois at the end (not traced).</param>
+/// <param name="UserEdits">Lock, unlock, add and delete requests carried out.</param>
+/// <param name="UpdateLatencyP50Ms">Last frame of a batch complete → new ROI set handed to the fast loop, median, ms.</param>
+/// <param name="UpdateLatencyP99Ms">Same, 99th percentile, ms.</param>
+/// <param name="UpdateLatencyMaxMs">Same, maximum, ms.</param>
+/// <param name="TableSwaps">Times the fast loop took over new extraction tables.</param>
+/// <param name="RoiCountOverTime">ROIs traced after each change (frame, time, count, version; at most 200 points).</param>
+/// <param name="Error">What stopped the segmentation early, if anything.</param>
+public sealed record OnlineSegmentationSummary(string Model, int MaxRois, long FramesSegmented, long FramesDropped, bool Initialised,
+    long? InitialisedAtFrame, long Updates, long Version, int RoisAtEnd, int RoisOverCapacity, int UserEdits,
+    double? UpdateLatencyP50Ms, double? UpdateLatencyP99Ms, double? UpdateLatencyMaxMs, long TableSwaps,
+    IReadOnlyList<RoiCountPoint> RoiCountOverTime, string? Error)
+{
+    /// <summary>From the slow loop's figures.</summary>
+    public static OnlineSegmentationSummary From(OnlineSegmentationStats s)
+    {
+        static double? Ms(double v) => double.IsFinite(v) ? Math.Round(v, 3) : null;
+        return new OnlineSegmentationSummary(s.Model, s.Capacity, s.FramesSegmented, s.FramesDropped, s.Initialised,
+            s.InitialisedAtFrame < 0 ? null : s.InitialisedAtFrame, s.Updates, s.Version, s.RoisAtEnd, s.RoisOverCapacity, s.UserEdits,
+            Ms(s.UpdateLatencyP50Ms), Ms(s.UpdateLatencyP99Ms), Ms(s.UpdateLatencyMaxMs), s.Swaps,
+            s.RoiCountOverTime.Select(p => p with { TimeS = Math.Round(p.TimeS, 3) }).ToList(), s.Error);
+    }
 }

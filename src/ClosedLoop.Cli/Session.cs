@@ -7,6 +7,7 @@ using ClosedLoop.Hardware;
 using ClosedLoop.Hardware.Daq;
 using ClosedLoop.Interop.NiDaqmx;
 using ClosedLoop.Imaging;
+using ClosedLoop.Imaging.Segmentation;
 using ClosedLoop.Spikes;
 using ClosedLoop.Storage;
 
@@ -14,7 +15,9 @@ namespace ClosedLoop.Cli;
 
 /// <summary>How the command line overrides an experiment and profile for one run. <paramref name="Replay"/> names a
 /// recorded TIFF movie that replaces the rig's acquisition (stimulation is then decided and counted but goes nowhere).
-/// <paramref name="ForceOpenLoop"/> runs the experiment as its own control (<c>protocol.control: open-loop</c>).</summary>
+/// <paramref name="ForceOpenLoop"/> runs the experiment as its own control (<c>protocol.control: open-loop</c>).
+/// <paramref name="SegmentationFactory"/> builds the online segmentation of a <c>rois: online</c> experiment (null: the
+/// product's <see cref="OnlineRois.Create"/>; tests pass a stand-in).</summary>
 public sealed record RunOptions(
     string Profile,
     string Experiment,
@@ -25,7 +28,8 @@ public sealed record RunOptions(
     string? Replay = null,
     double? ReplayFrameRateHz = null,
     string? RunId = null,
-    bool ForceOpenLoop = false);
+    bool ForceOpenLoop = false,
+    OnlineSegmentationFactory? SegmentationFactory = null);
 
 /// <summary>
 /// The composition root of one run: builds the rig from a hardware profile, the fast loop from an experiment
@@ -35,7 +39,7 @@ public sealed record RunOptions(
 /// </summary>
 public sealed class Session : IDisposable
 {
-    private readonly IReadOnlyList<ILiveConsumer> _consumers;
+    private IReadOnlyList<ILiveConsumer> _consumers;
 
     private Session(HardwareProfile profile, Experiment experiment, RunOptions options, IReadOnlyList<ProfileProblem> warnings, IReadOnlyList<ILiveConsumer> consumers)
     {
@@ -88,8 +92,17 @@ public sealed class Session : IDisposable
     /// <summary>The resonant rig, when the profile describes one.</summary>
     public ScanRig? ScanRig { get; private set; }
 
-    /// <summary>The ROI set in use.</summary>
-    public RoiSet Rois { get; private set; } = null!;
+    /// <summary>The ROI set in use; null when the ROIs are found while imaging (<see cref="OnlineBoard"/>).</summary>
+    public RoiSet? Rois { get; private set; }
+
+    /// <summary>Units the fast loop traces: the ROI set's ROIs, or the online board's capacity (segmentation.maxRois).</summary>
+    public int UnitCount => Rois?.Count ?? OnlineBoard?.Capacity ?? 0;
+
+    /// <summary>With <c>rois: online</c>: the board through which the slow loop hands new ROI sets to the fast loop.</summary>
+    public OnlineRoiBoard? OnlineBoard { get; private set; }
+
+    /// <summary>With <c>rois: online</c>: the slow loop that segments frames and publishes ROI sets (a live consumer).</summary>
+    public SegmentationLoop? Segmentation { get; private set; }
 
     /// <summary>Per-frame activity the stages share.</summary>
     public PopulationActivity Activity { get; private set; } = null!;
@@ -225,10 +238,16 @@ public sealed class Session : IDisposable
         }
         Context = new RunContext(Options.RunId ?? NewRunId(Experiment.Name), Source.FrameRateHz, Events, Stop);
 
-        Rois = Experiment.LoadRois(Tissue is null ? null : () => TissueRois(Tissue.Footprints));
-        try { Rois.Check(WidthPx, HeightPx); }
-        catch (SettingException ex) { throw Experiment.Locate(new SettingException("rois", Rois.SourceName, ex.Allowed + $" (the ROI set is {Rois.WidthPx}×{Rois.HeightPx}; {(Replay is null ? "the profile images" : "the replayed movie is")} {WidthPx}×{HeightPx})")); }
-        Activity = Rois.CreateActivity();
+        RoiSet? rois = null;
+        if (Experiment.IsOnline) WireOnlineRois();
+        else
+        {
+            rois = Experiment.LoadRois(Tissue is null ? null : () => TissueRois(Tissue.Footprints));
+            Rois = rois;
+            try { rois.Check(WidthPx, HeightPx); }
+            catch (SettingException ex) { throw Experiment.Locate(new SettingException("rois", rois.SourceName, ex.Allowed + $" (the ROI set is {rois.WidthPx}×{rois.HeightPx}; {(Replay is null ? "the profile images" : "the replayed movie is")} {WidthPx}×{HeightPx})")); }
+            Activity = rois.CreateActivity();
+        }
 
         var groups = new Dictionary<string, int[]>();
         foreach (var (name, members) in Experiment.Groups)
@@ -236,8 +255,9 @@ public sealed class Session : IDisposable
             var indices = new int[members.Count];
             for (int i = 0; i < members.Count; i++)
             {
-                try { indices[i] = Rois.IndexOf(members[i]); }
-                catch (SettingException ex) { throw Experiment.Locate(new SettingException($"groups.{name}[{i}]", members[i], $"a ROI name or index of {Rois.SourceName} ({Rois.Count} ROIs: 0..{Rois.Count - 1}); {ex.Allowed}")); }
+                if (rois is null) { indices[i] = OnlineRoiId(members[i], $"groups.{name}[{i}]"); continue; }
+                try { indices[i] = rois.IndexOf(members[i]); }
+                catch (SettingException ex) { throw Experiment.Locate(new SettingException($"groups.{name}[{i}]", members[i], $"a ROI name or index of {rois.SourceName} ({rois.Count} ROIs: 0..{rois.Count - 1}); {ex.Allowed}")); }
             }
             groups[name] = indices;
         }
@@ -264,22 +284,30 @@ public sealed class Session : IDisposable
         }
 
         var ps = Experiment.Protocol;
-        var detector = detectors.FirstOrDefault(x => x.Name == ps.Detector)
-            ?? throw Experiment.Locate(new SettingException("protocol.detector", ps.Detector, $"one of the detectors: {string.Join(", ", detectors.Select(x => x.Name))}"));
-        var targetIdx = groups.TryGetValue(ps.Targets, out var t) ? t : throw Experiment.Locate(new SettingException("protocol.targets", ps.Targets, $"one of the groups: {string.Join(", ", groups.Keys)}"));
-        var targets = new StimulationTargets(ps.Targets, targetIdx.Select(i => Rois[i].CentroidXPx).ToArray(), targetIdx.Select(i => Rois[i].CentroidYPx).ToArray());
-        try
+        if (Experiment.Observe) Protocol = new ObserveProtocol();
+        else
         {
-            var channel = Interlock.Channels.Count == 0
-                ? throw new SettingException("protocol.stimulator", ps.Stimulator, $"a stimulator of the hardware profile {Profile.SourcePath} (it has none)")
-                : Interlock.Find(ps.Stimulator, "protocol.stimulator");
-            Protocol = new StimulusAvoidanceProtocol(ps, detector, targets, Interlock, channel);
+            var detector = detectors.FirstOrDefault(x => x.Name == ps.Detector)
+                ?? throw Experiment.Locate(new SettingException("protocol.detector", ps.Detector, $"one of the detectors: {string.Join(", ", detectors.Select(x => x.Name))}"));
+            var targetIdx = groups.TryGetValue(ps.Targets, out var t) ? t : throw Experiment.Locate(new SettingException("protocol.targets", ps.Targets, $"one of the groups: {string.Join(", ", groups.Keys)}"));
+            var fixedRois = rois ?? throw Experiment.Locate(new SettingException("protocol.kind", "stimulusAvoidance", "'observe' when rois is 'online'"));
+            var targets = new StimulationTargets(ps.Targets, targetIdx.Select(i => fixedRois[i].CentroidXPx).ToArray(), targetIdx.Select(i => fixedRois[i].CentroidYPx).ToArray());
+            try
+            {
+                var channel = Interlock.Channels.Count == 0
+                    ? throw new SettingException("protocol.stimulator", ps.Stimulator, $"a stimulator of the hardware profile {Profile.SourcePath} (it has none)")
+                    : Interlock.Find(ps.Stimulator, "protocol.stimulator");
+                Protocol = new StimulusAvoidanceProtocol(ps, detector, targets, Interlock, channel);
+            }
+            catch (SettingException ex) { throw Experiment.Locate(ex); }
         }
-        catch (SettingException ex) { throw Experiment.Locate(ex); }
 
+        if (rois is null) OpenSegmentation();
         var stages = new List<IFastStage>
         {
-            new TraceExtractionStage(Experiment.Traces, Rois, WidthPx, HeightPx, Activity),
+            rois is null
+                ? new TraceExtractionStage(Experiment.Traces, OnlineBoard!, Activity)
+                : new TraceExtractionStage(Experiment.Traces, rois, WidthPx, HeightPx, Activity),
             new DffStage(Experiment.Dff, Activity),
         };
         if (Experiment.Spikes is { } spikes) stages.Add(new DeconvolutionStage(spikes, Activity));
@@ -293,8 +321,52 @@ public sealed class Session : IDisposable
         stages.Add(new DetectorStage(detectors, Activity));
         stages.Add(Protocol);
 
-        FinishWiring(stages, detectors, groups, ps.Targets,
-            Enumerable.Range(0, Rois.Count).Select(i => new LiveUnit(Rois[i].Name, Rois[i].PixelIndices.ToArray(), Rois[i].CentroidXPx, Rois[i].CentroidYPx)).ToList());
+        FinishWiring(stages, detectors, groups, Experiment.Observe ? "" : ps.Targets,
+            rois is null ? OnlineBoard!.Units().Units
+                : Enumerable.Range(0, rois.Count).Select(i => new LiveUnit(rois[i].Name, rois[i].PixelIndices.ToArray(), rois[i].CentroidXPx, rois[i].CentroidYPx)).ToList());
+    }
+
+    /// <summary><c>rois: online</c>: a fixed capacity of units (ROI id i = unit i, roi000...) and the board the fast loop
+    /// reads; no ROI exists yet.</summary>
+    private void WireOnlineRois()
+    {
+        var settings = Experiment.Segmentation ?? throw new InvalidOperationException("rois: online without segmentation settings");
+        OnlineBoard = new OnlineRoiBoard(settings.MaxRois, WidthPx, HeightPx, Experiment.Traces);
+        Activity = OnlineBoard.CreateActivity();
+    }
+
+    /// <summary>Opens the segmentation model, last of all the checks (it is the slowest): the slow loop that pushes frames
+    /// into it goes first among the live consumers, so it is detached first and its final ROI set is the one recorded.</summary>
+    private void OpenSegmentation()
+    {
+        var settings = Experiment.Segmentation!;
+        var board = OnlineBoard!;
+        var factory = Options.SegmentationFactory ?? OnlineRois.Create;
+        OnlineSegmentationInstance made;
+        try { made = factory(settings, HeightPx, WidthPx, Source.FrameRateHz); }
+        catch (Exception ex) when (ex is NotSupportedException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException or IOException)
+        {
+            throw Experiment.Locate(new SettingException("segmentation.model", settings.ModelPath ?? "default", $"a usable segmentation model ({ex.Message})"));
+        }
+        if (made.Segmentation.WidthPx != WidthPx || made.Segmentation.HeightPx != HeightPx)
+        {
+            made.Segmentation.Dispose();
+            throw Experiment.Locate(new SettingException("segmentation.model", settings.ModelPath ?? "default", $"a segmentation for {WidthPx}×{HeightPx} px frames (it segments {made.Segmentation.WidthPx}×{made.Segmentation.HeightPx})"));
+        }
+        Segmentation = new SegmentationLoop(made.Segmentation, board, settings, made.Description);
+        _consumers = [Segmentation, .. _consumers];
+    }
+
+    /// <summary>A group member of a <c>rois: online</c> experiment: an ROI id as name (roi007) or index (7) below the capacity.</summary>
+    private int OnlineRoiId(string member, string setting)
+    {
+        int cap = OnlineBoard!.Capacity;
+        if (member.StartsWith("roi", StringComparison.Ordinal) && int.TryParse(member.AsSpan(3), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int id) && id < cap && RoiSet.DefaultName(id) == member)
+            return id;
+        if (int.TryParse(member, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out id) && id < cap)
+            return id;
+        throw Experiment.Locate(new SettingException(setting, member,
+            $"an ROI id of the online segmentation: {RoiSet.DefaultName(0)}..{RoiSet.DefaultName(cap - 1)} or 0..{cap - 1} (segmentation.maxRois = {cap}); ids are given in the order ROIs are found or added, and a unit is NaN until its ROI exists"));
     }
 
     /// <summary>What every rig's wiring ends with: live parameters, the live description and tap for consumers, the
@@ -307,7 +379,7 @@ public sealed class Session : IDisposable
         Parameters.LogTo(Events);
         Live = new LiveRunInfo(Context, Profile.SourcePath, Experiment.SourcePath, WidthPx, HeightPx, units,
             groups.Select(g => new LiveGroup(g.Key, g.Value, g.Key == stimulatedGroup ? "stimulated" : Experiment.Watches(g.Key) ? "detected" : "group")).ToList(),
-            Parameters, LiveStatusNow, RunMetadata()) { PlannedFrames = FrameLimit };
+            Parameters, LiveStatusNow, RunMetadata()) { PlannedFrames = FrameLimit, CurrentUnits = OnlineBoard is { } board ? board.Units : null };
         if (_consumers.Count > 0)
         {
             Tap = new LiveTap(Activity);
@@ -441,7 +513,7 @@ public sealed class Session : IDisposable
         FrontEnd = new ClosedLoop.Control.Mea.MeaFrontEndStage(Experiment.FrontEnd!, channels, samples, mea.SampleRateHz, mea.MicrovoltsPerCode, Activity, () => Interlock.LastDeliveryNs);
         var stages = new List<IFastStage> { FrontEnd, new DetectorStage(detectors, Activity), Protocol };
         FinishWiring(stages, detectors, groups, stimulatedGroup,
-            layout.Electrodes.Select(e => new LiveUnit(e.Name, Rois[e.Index].PixelIndices.ToArray(), e.Index, samples / 2.0)).ToList());
+            layout.Electrodes.Select(e => new LiveUnit(e.Name, Rois![e.Index].PixelIndices.ToArray(), e.Index, samples / 2.0)).ToList());
     }
 
     /// <summary>Runs the loop until the planned end, a stage's stop, cancellation or a fault. A tripped interlock
@@ -486,7 +558,7 @@ public sealed class Session : IDisposable
             ["experimentName"] = Experiment.Name,
             ["acquisition"] = AcquisitionPath,
             ["pacing"] = Pacing.ToString().ToLowerInvariant(),
-            ["rois"] = Rois.SourceName ?? "",
+            ["rois"] = Rois?.SourceName ?? (Experiment.IsOnline ? $"online segmentation ({Segmentation?.Description}), {UnitCount} units" : ""),
         };
         foreach (var (key, path) in new[] { ("profileYaml", Profile.SourcePath), ("experimentYaml", Experiment.SourcePath) })
             if (File.Exists(path)) m[key] = File.ReadAllText(path);
@@ -502,6 +574,7 @@ public sealed class Session : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        Segmentation?.Dispose();
         Interlock.Dispose();
         ScanRig?.Dispose();
         Mea?.Dispose();

@@ -47,7 +47,7 @@ public static class ValidateCommand
                 // Build the whole session: it resolves groups, ROIs, detectors and stimulators and checks every
                 // stimulus against the interlock, exactly as a run would, but acquires nothing.
                 using var session = Session.Build(new RunOptions(profile, experiment));
-                console.MarkupLine($"[green]Experiment valid on this rig:[/] {Markup.Escape(session.Experiment.SourcePath)} ({session.Rois.Count} ROIs, {session.Experiment.Groups.Count} groups, {session.Detectors.Count} detector(s))");
+                console.MarkupLine($"[green]Experiment valid on this rig:[/] {Markup.Escape(session.Experiment.SourcePath)} ({session.UnitCount} {(session.OnlineBoard is null ? "ROIs" : "ROI units for online segmentation")}, {session.Experiment.Groups.Count} groups, {session.Detectors.Count} detector(s))");
             }
             return ExitCodes.Ok;
         }

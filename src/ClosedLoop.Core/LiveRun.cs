@@ -39,7 +39,8 @@ public sealed class ControlException : Exception
     /// <summary>Creates the error.</summary>
     public ControlException(string code, string message) : base(message) => Code = code;
 
-    /// <summary>bad-request, busy, not-running, unknown-parameter, out-of-range, load-failed, unauthorised, too-large, unknown-command.</summary>
+    /// <summary>bad-request, busy, not-running, unknown-parameter, out-of-range, load-failed, unauthorised, too-large, unknown-command,
+    /// unknown-roi, not-supported.</summary>
     public string Code { get; }
 }
 
@@ -67,7 +68,50 @@ public interface IRunControl
 
     /// <summary>Changes a live parameter of the current run, applied between two frames.</summary>
     void SetParameter(string name, double value);
+
+    /// <summary>Locks, unlocks, adds or deletes an ROI of a run whose ROIs are found while imaging (<c>rois: online</c>);
+    /// the new ROI set reaches the fast loop before the next frame and the change is logged in the run's events.
+    /// Throws <see cref="ControlException"/> (<c>not-running</c>, <c>not-supported</c> for a run with a fixed ROI set,
+    /// <c>unknown-roi</c>, <c>bad-request</c> naming the field) and then changes nothing.</summary>
+    RoiEditReply EditRoi(RoiEditRequest request) =>
+        throw new ControlException("not-supported", "this process cannot edit ROIs while running");
 }
+
+/// <summary>What a user can do to the ROI set of a run with online segmentation.</summary>
+public enum RoiEditAction
+{
+    /// <summary>Keep the ROI's mask: segmentation updates neither refine nor remove it.</summary>
+    Lock,
+    /// <summary>Let segmentation updates refine (or remove) the ROI again.</summary>
+    Unlock,
+    /// <summary>Add a user ROI (locked) from pixel indices or a circle.</summary>
+    Add,
+    /// <summary>Delete the ROI; the segmentation will not bring it back and its unit stays absent (NaN).</summary>
+    Delete,
+}
+
+/// <summary>One ROI edit asked for while a run goes.</summary>
+/// <param name="Action">What to do.</param>
+/// <param name="Id">ROI id (unit index) for lock, unlock and delete.</param>
+/// <param name="Pixels">For add: pixel indices, row·width + col.</param>
+/// <param name="CenterXPx">For add by circle: centre column, px.</param>
+/// <param name="CenterYPx">For add by circle: centre row, px.</param>
+/// <param name="RadiusPx">For add by circle: radius, px.</param>
+public sealed record RoiEditRequest(RoiEditAction Action, int? Id = null, int[]? Pixels = null,
+    double? CenterXPx = null, double? CenterYPx = null, double? RadiusPx = null);
+
+/// <summary>The answer to an ROI edit.</summary>
+/// <param name="Id">ROI id (unit index) edited or added.</param>
+/// <param name="Name">ROI name (roi000, ...).</param>
+/// <param name="AreaPx">Pixels of its mask now (0 after a delete).</param>
+/// <param name="Version">ROI-set version published to the fast loop after the edit.</param>
+/// <param name="Message">What was done, in words (as logged in the run's events).</param>
+public sealed record RoiEditReply(int Id, string Name, int AreaPx, long Version, string Message);
+
+/// <summary>The units of a run whose ROI set changes while it goes, as they are now.</summary>
+/// <param name="Version">Increases with every published change.</param>
+/// <param name="Units">All units, index-aligned with the activity; a unit whose ROI does not exist (yet) has no pixels.</param>
+public sealed record LiveUnitSet(long Version, IReadOnlyList<LiveUnit> Units);
 
 /// <summary>A unit (ROI or electrode) as the live views draw it.</summary>
 /// <param name="Name">Unit name.</param>
@@ -134,6 +178,11 @@ public sealed class LiveRunInfo
 
     /// <summary>Frames the run plans to acquire; null when it ends only by its protocol or by the user.</summary>
     public long? PlannedFrames { get; init; }
+
+    /// <summary>For runs whose ROIs are found while imaging (online segmentation): the units as they are now (masks
+    /// appear, change and disappear; indices never change). Null when <see cref="Units"/> is fixed for the run. Cheap,
+    /// any thread.</summary>
+    public Func<LiveUnitSet>? CurrentUnits { get; init; }
 }
 
 /// <summary>What a consumer reports at the end of a run (in report.json).</summary>

@@ -4,13 +4,13 @@ using ClosedLoop.Core;
 namespace ClosedLoop.Dashboard;
 
 /// <summary>
-/// Browser → server commands: JSON objects <c>{"type": "start" | "stop" | "load" | "set" | "select" | "ping", "id": …, …}</c>.
+/// Browser → server commands: JSON objects <c>{"type": "start" | "stop" | "load" | "set" | "select" | "roi" | "ping", "id": …, …}</c>.
 /// Each gets exactly one reply <c>{"type": "reply", "id", "command", "ok", "error": {"code", "message"}}</c>; a malformed
 /// or unknown message gets an error reply and is counted, and never reaches <see cref="IRunControl"/>.
 /// </summary>
 internal sealed class DashboardCommands
 {
-    private static readonly string[] Known = ["start", "stop", "load", "set", "select", "ping"];
+    private static readonly string[] Known = ["start", "stop", "load", "set", "select", "roi", "ping"];
     private const int MaxNameChars = 256;
 
     private readonly IRunControl? _control;
@@ -121,6 +121,9 @@ internal sealed class DashboardCommands
                     throw new BadFieldException("value", "a finite JSON number");
                 control.SetParameter(name, value);
                 break;
+            case "roi":
+                control.EditRoi(ReadRoiEdit(root));
+                break;
         }
         _changed();
     }
@@ -143,6 +146,47 @@ internal sealed class DashboardCommands
         }
         client.SetSelection(selection.ToArray());
         _changed();
+    }
+
+    /// <summary><c>{"type": "roi", "action": "lock" | "unlock" | "delete", "id": 3}</c>, or <c>"action": "add"</c> with
+    /// <c>"pixels": [...]</c> or <c>"x", "y", "radius"</c> (px).</summary>
+    private static RoiEditRequest ReadRoiEdit(JsonElement root)
+    {
+        var kind = RequiredString(root, "action") switch
+        {
+            "lock" => RoiEditAction.Lock,
+            "unlock" => RoiEditAction.Unlock,
+            "add" => RoiEditAction.Add,
+            "delete" => RoiEditAction.Delete,
+            _ => throw new BadFieldException("action", "one of lock, unlock, add, delete"),
+        };
+        int? id = null;
+        if (kind != RoiEditAction.Add && root.TryGetProperty("id", out var idValue))
+        {
+            if (idValue.ValueKind != JsonValueKind.Number || !idValue.TryGetInt32(out int v)) throw new BadFieldException("id", "a whole number (an ROI id)");
+            id = v;
+        }
+        int[]? pixels = null;
+        if (root.TryGetProperty("pixels", out var px) && px.ValueKind != JsonValueKind.Null)
+        {
+            if (px.ValueKind != JsonValueKind.Array || px.GetArrayLength() > 1 << 20)
+                throw new BadFieldException("pixels", "an array of at most 1,048,576 pixel indices (row * width + col)");
+            pixels = new int[px.GetArrayLength()];
+            int j = 0;
+            foreach (var e in px.EnumerateArray())
+            {
+                if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt32(out int p)) throw new BadFieldException($"pixels[{j}]", "a whole number (row * width + col)");
+                pixels[j++] = p;
+            }
+        }
+        return new RoiEditRequest(kind, id, pixels, Number(root, "x"), Number(root, "y"), Number(root, "radius"));
+    }
+
+    private static double? Number(JsonElement root, string field)
+    {
+        if (!root.TryGetProperty(field, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d) || !double.IsFinite(d)) throw new BadFieldException(field, "a finite JSON number (px)");
+        return d;
     }
 
     private byte[] BadField(DashboardClient client, JsonElement? id, string type, string field, string allowed)

@@ -48,21 +48,22 @@ internal static class DashboardJson
         w.WriteString("runId", lastRunId);
     });
 
-    public static byte[] Run(LiveRunInfo info, int binning, IReadOnlyList<int[]> outlines, IReadOnlyList<double> radii) => Write(w =>
+    /// <summary>The units of a run whose ROIs are found while imaging, after a change: <c>{"type": "units", "runId",
+    /// "version", "units": [...]}</c> (each unit as in the run message; a unit whose ROI does not exist has no outline).</summary>
+    public static byte[] Units(string runId, long version, IReadOnlyList<LiveUnit> units, IReadOnlyList<int[]> outlines, IReadOnlyList<double> radii) => Write(w =>
     {
-        w.WriteString("type", "run");
-        w.WriteBoolean("active", true);
-        w.WriteString("runId", info.Context.RunId);
-        w.WriteString("profile", info.Profile);
-        w.WriteString("experiment", info.Experiment);
-        w.WriteNumber("widthPx", info.WidthPx);
-        w.WriteNumber("heightPx", info.HeightPx);
-        w.WriteNumber("frameRateHz", info.Context.FrameRateHz);
-        w.WriteNumber("binning", binning);
+        w.WriteString("type", "units");
+        w.WriteString("runId", runId);
+        w.WriteNumber("version", version);
+        WriteUnits(w, units, outlines, radii);
+    });
+
+    private static void WriteUnits(Utf8JsonWriter w, IReadOnlyList<LiveUnit> units, IReadOnlyList<int[]> outlines, IReadOnlyList<double> radii)
+    {
         w.WriteStartArray("units");
-        for (int i = 0; i < info.Units.Count; i++)
+        for (int i = 0; i < units.Count; i++)
         {
-            var u = info.Units[i];
+            var u = units[i];
             w.WriteStartObject();
             w.WriteNumber("index", i);
             w.WriteString("name", u.Name);
@@ -76,6 +77,20 @@ internal static class DashboardJson
             w.WriteEndObject();
         }
         w.WriteEndArray();
+    }
+
+    public static byte[] Run(LiveRunInfo info, int binning, IReadOnlyList<int[]> outlines, IReadOnlyList<double> radii, IReadOnlyList<LiveUnit>? units = null) => Write(w =>
+    {
+        w.WriteString("type", "run");
+        w.WriteBoolean("active", true);
+        w.WriteString("runId", info.Context.RunId);
+        w.WriteString("profile", info.Profile);
+        w.WriteString("experiment", info.Experiment);
+        w.WriteNumber("widthPx", info.WidthPx);
+        w.WriteNumber("heightPx", info.HeightPx);
+        w.WriteNumber("frameRateHz", info.Context.FrameRateHz);
+        w.WriteNumber("binning", binning);
+        WriteUnits(w, units ?? info.Units, outlines, radii);
         LiveJson.WriteGroups(w, info.Groups);
     });
 

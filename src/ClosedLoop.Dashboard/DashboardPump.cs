@@ -94,6 +94,8 @@ internal sealed class DashboardPump
                 {
                     Activity(feed);
                     Events(feed, clients);
+                    if (feed.RefreshUnits() is { } unitsMessage)
+                        foreach (var c in clients) if (c.Initialized) c.Send(unitsMessage);
                     Frames(feed, clients, now);
                     if (feed.DetachRequested) Finish(feed);
                 }

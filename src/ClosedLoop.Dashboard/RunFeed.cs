@@ -30,17 +30,41 @@ internal sealed class RunFeed
             Encoder = new FrameEncoder(info.WidthPx, info.HeightPx, settings.MaxDisplayPx, 2 * settings.MaxClients + 2);
         if (subscription.Activity is { } ring) History = new TraceHistory(ring.Units, settings.TraceHistorySamples);
 
-        var outlines = new int[info.Units.Count][];
-        var radii = new double[info.Units.Count];
-        var mask = info.WidthPx > 0 && info.HeightPx > 0 ? new bool[info.WidthPx * info.HeightPx] : Array.Empty<bool>();
-        for (int i = 0; i < outlines.Length; i++)
-        {
-            var unit = info.Units[i];
-            outlines[i] = mask.Length == 0 ? Array.Empty<int>() : RoiOutline.Compute(unit.Pixels, info.WidthPx, info.HeightPx, mask);
-            radii[i] = Math.Max(3, Math.Sqrt(unit.Pixels.Length / Math.PI));
-        }
+        var (outlines, radii) = Shapes(info.Units);
         RunMessage = DashboardJson.Run(info, Encoder?.Binning ?? 1, outlines, radii);
         Outlines = outlines;
+        _unitsVersion = info.CurrentUnits?.Invoke().Version ?? 0;
+    }
+
+    private long _unitsVersion;
+
+    private (int[][] Outlines, double[] Radii) Shapes(IReadOnlyList<LiveUnit> units)
+    {
+        var outlines = new int[units.Count][];
+        var radii = new double[units.Count];
+        var mask = Info.WidthPx > 0 && Info.HeightPx > 0 ? new bool[Info.WidthPx * Info.HeightPx] : Array.Empty<bool>();
+        for (int i = 0; i < outlines.Length; i++)
+        {
+            var unit = units[i];
+            outlines[i] = mask.Length == 0 || unit.Pixels.Length == 0 ? Array.Empty<int>() : RoiOutline.Compute(unit.Pixels, Info.WidthPx, Info.HeightPx, mask);
+            radii[i] = Math.Max(3, Math.Sqrt(unit.Pixels.Length / Math.PI));
+        }
+        return (outlines, radii);
+    }
+
+    /// <summary>For a run whose ROIs are found while imaging: when the ROI set changed since the last call, the new
+    /// outlines as a <c>units</c> message (and the run description new browsers get is updated); otherwise null.
+    /// Dashboard thread only.</summary>
+    public byte[]? RefreshUnits()
+    {
+        if (Info.CurrentUnits is not { } current) return null;
+        var set = current();
+        if (set.Version == _unitsVersion) return null;
+        _unitsVersion = set.Version;
+        var (outlines, radii) = Shapes(set.Units);
+        RunMessage = DashboardJson.Run(Info, Encoder?.Binning ?? 1, outlines, radii, set.Units);
+        Outlines = outlines;
+        return DashboardJson.Units(Info.Context.RunId, set.Version, set.Units, outlines, radii);
     }
 
     /// <summary>Counts runs attached to this server (a browser compares it to know it saw this run's description).</summary>
@@ -54,9 +78,9 @@ internal sealed class RunFeed
 
     public TraceHistory? History { get; }
 
-    public byte[] RunMessage { get; }
+    public byte[] RunMessage { get; private set; }
 
-    public IReadOnlyList<int[]> Outlines { get; }
+    public IReadOnlyList<int[]> Outlines { get; private set; }
 
     public int Units => Info.Units.Count;
 

@@ -50,6 +50,11 @@ public sealed class DffSettings : IStageSettings
 /// absolute differences is tracked online by a stochastic median estimator whose step is a fixed fraction
 /// 1 / (NoiseWindowS · frameRate) of the current estimate, so its equilibrium is the exact median whatever the noise scale.</para>
 /// <para>An ROI whose F0 is ≤ 0 (possible after neuropil subtraction) gets ΔF/F = 0; at Stop the run's event log says which.</para>
+/// <para><b>Absent units.</b> A unit whose Raw is NaN (an ROI that online segmentation has not found yet, or that was
+/// deleted) gets ΔF/F = NaN and ν = NaN, and its baseline starts again: from the frame it is back, ΔF/F is 0 for its own
+/// InitFrames frames and F0 is then the median of those. Blocks it was absent or initialising in stay out of its
+/// baseline. A unit whose mask is refined while it stays present keeps its baseline, which follows the new F within
+/// the baseline window.</para>
 /// </summary>
 public sealed class DffStage : IFastStage
 {
@@ -83,6 +88,7 @@ public sealed class DffStage : IFastStage
     private float _eta;
     private float _invSqrtRate;
     private bool[] _badBaseline = [];
+    private int[] _seen = [];
 
     /// <summary>Creates the stage reading and writing <paramref name="activity"/>.</summary>
     public DffStage(DffSettings settings, PopulationActivity activity)
@@ -134,6 +140,7 @@ public sealed class DffStage : IFastStage
         _prevPct = new float[_units];
         _medianAbsDiffPct = new float[_units];
         _badBaseline = new bool[_units];
+        _seen = new int[_units];
         _eta = (float)(1.0 / Math.Max(1.0, _settings.NoiseWindowS * rateHz));
         _invSqrtRate = (float)(1.0 / Math.Sqrt(rateHz));
     }
@@ -144,23 +151,38 @@ public sealed class DffStage : IFastStage
         if (_activity.FrameIndex != frame.FrameIndex) ThrowStale(frame);
         float[] raw = _activity.Raw, dff = _activity.Dff, nu = _activity.NoiseLevel;
         long t = _frames++;
-        if (t < _initFrames)
-        {
-            for (int i = 0; i < _units; i++)
-            {
-                _init[i * _initFrames + (int)t] = raw[i];
-                dff[i] = 0;
-                nu[i] = float.NaN;
-            }
-            if (t == _initFrames - 1) FinishInit();
-            return;
-        }
-
-        bool blockDone = ++_blockFill == _blockFrames;
+        // The block phase runs once the first InitFrames frames of the run are over (as before per-unit init existed).
+        bool warm = t >= _initFrames;
+        bool blockDone = warm && ++_blockFill == _blockFrames;
         float invBlock = 1f / _blockFrames;
+        int n = _initFrames;
         for (int i = 0; i < _units; i++)
         {
             float f = raw[i];
+            int seen = _seen[i];
+            if (seen < n || float.IsNaN(f))
+            {
+                if (float.IsNaN(f))
+                {
+                    // Absent unit (an ROI that does not exist yet or was deleted): NaN out, and initialise again
+                    // from its first InitFrames frames once it is back.
+                    _seen[i] = 0;
+                    dff[i] = float.NaN;
+                    nu[i] = float.NaN;
+                }
+                else
+                {
+                    _init[i * n + seen] = f;
+                    _seen[i] = ++seen;
+                    dff[i] = 0;
+                    nu[i] = float.NaN;
+                    if (seen == n) FinishInit(i);
+                }
+                // A block this unit was absent or initialising in is incomplete: it stays out of the baseline.
+                if (warm) _blockSum[i] = blockDone ? 0 : double.NaN;
+                continue;
+            }
+
             if (blockDone)
             {
                 PushBlock(i, (float)((_blockSum[i] + f) * invBlock));
@@ -208,29 +230,29 @@ public sealed class DffStage : IFastStage
         }
     }
 
-    private void FinishInit()
+    /// <summary>Unit <paramref name="i"/> has seen its InitFrames frames: F0 = their median, ν from their differences.</summary>
+    private void FinishInit(int i)
     {
         int n = _initFrames;
         Span<float> s = _scratch;
-        for (int i = 0; i < _units; i++)
-        {
-            var values = _init.AsSpan(i * n, n);
-            values.CopyTo(s);
-            s.Sort();
-            float f0 = Median(s);
-            _f0[i] = f0;
-            _ring.AsSpan(i * _blocks, _blocks).Fill(f0);
-            _sorted.AsSpan(i * _blocks, _blocks).Fill(f0);
+        var values = _init.AsSpan(i * n, n);
+        values.CopyTo(s);
+        s.Sort();
+        float f0 = Median(s);
+        _f0[i] = f0;
+        _ring.AsSpan(i * _blocks, _blocks).Fill(f0);
+        _sorted.AsSpan(i * _blocks, _blocks).Fill(f0);
+        _medianAbsDiffPct[i] = 0;
+        _prevPct[i] = 0;
 
-            if (f0 > 0)
-            {
-                float scale = 100f / f0;
-                for (int k = 0; k < n - 1; k++) s[k] = MathF.Abs(values[k + 1] - values[k]) * scale;
-                var diffs = s[..(n - 1)];
-                diffs.Sort();
-                _medianAbsDiffPct[i] = Median(diffs);
-                _prevPct[i] = (values[n - 1] - f0) * scale;
-            }
+        if (f0 > 0)
+        {
+            float scale = 100f / f0;
+            for (int k = 0; k < n - 1; k++) s[k] = MathF.Abs(values[k + 1] - values[k]) * scale;
+            var diffs = s[..(n - 1)];
+            diffs.Sort();
+            _medianAbsDiffPct[i] = Median(diffs);
+            _prevPct[i] = (values[n - 1] - f0) * scale;
         }
     }
 

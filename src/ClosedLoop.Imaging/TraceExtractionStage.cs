@@ -46,15 +46,19 @@ public sealed class TraceExtractionSettings : IStageSettings
 public sealed class TraceExtractionStage : IFastStage
 {
     private readonly TraceExtractionSettings _settings;
-    private readonly RoiSet _rois;
+    private readonly RoiSet? _rois;
+    private readonly OnlineRoiBoard? _board;
     private readonly PopulationActivity _activity;
     private readonly int _widthPx;
     private readonly int _heightPx;
-    private readonly int[] _offsets;
-    private readonly int[] _pixels;
-    private readonly float[] _weights;
-    private readonly bool[] _weighted;
-    private readonly float[] _scale;
+    // The extraction tables. Fixed for a run with a RoiSet; with an OnlineRoiBoard they are the board's latest
+    // published tables, taken over (references only) at the start of a frame.
+    private int[] _offsets;
+    private int[] _pixels;
+    private float[] _weights;
+    private bool[] _weighted;
+    private float[] _scale;
+    private RoiTables? _tables;
 
     // Per-run neuropil state, built at Start.
     private int[] _npOffsets = [];
@@ -91,11 +95,34 @@ public sealed class TraceExtractionStage : IFastStage
         }
     }
 
+    /// <summary>Creates the stage for a run whose ROIs are found while imaging: unit i of <paramref name="activity"/> is ROI
+    /// id i of <paramref name="board"/> for the whole run. At the start of each frame the stage takes over the board's
+    /// latest published tables (a reference swap, built off the loop by the publisher); a unit whose ROI does not exist
+    /// (yet, or any more) gets Raw = NaN. Neuropil annuli, when enabled, are built by the board with each published set.</summary>
+    public TraceExtractionStage(TraceExtractionSettings settings, OnlineRoiBoard board, PopulationActivity activity)
+    {
+        _settings = settings;
+        _board = board;
+        _activity = activity;
+        if (activity.Units != board.Capacity)
+            throw new SettingException("activity.units", activity.Units, $"{board.Capacity}, one unit per ROI id (segmentation.maxRois)");
+        _widthPx = board.WidthPx;
+        _heightPx = board.HeightPx;
+        _weighted = new bool[board.Capacity];
+        _weights = [];
+        _offsets = new int[board.Capacity + 1];
+        _pixels = [];
+        _scale = new float[board.Capacity];
+    }
+
     /// <inheritdoc />
     public string Name => "traces";
 
-    /// <summary>The ROI set traces are extracted for.</summary>
-    public RoiSet Rois => _rois;
+    /// <summary>The ROI set traces are extracted for; null when the ROIs are found while imaging (see <see cref="Board"/>).</summary>
+    public RoiSet? Rois => _rois;
+
+    /// <summary>The online ROI board the stage follows, or null for a fixed ROI set.</summary>
+    public OnlineRoiBoard? Board => _board;
 
     /// <summary>The activity written each frame.</summary>
     public PopulationActivity Activity => _activity;
@@ -108,8 +135,16 @@ public sealed class TraceExtractionStage : IFastStage
     public void Start(RunContext context)
     {
         _settings.Validate();
-        _rois.Check(_widthPx, _heightPx);
         _neuropil = _settings.NeuropilEnabled;
+        if (_board is not null)
+        {
+            if (_neuropil != _board.NeuropilEnabled)
+                throw new SettingException("traces.neuropilCoefficient", _settings.NeuropilCoefficient, "the same setting the online ROI board builds its tables with");
+            _tables = null; // the first frame takes over whatever the board holds then
+            return;
+        }
+        var rois = _rois!;
+        rois.Check(_widthPx, _heightPx);
         if (!_neuropil)
         {
             _npOffsets = [];
@@ -117,13 +152,13 @@ public sealed class TraceExtractionStage : IFastStage
             _npFactor = [];
             return;
         }
-        BuildAnnuli(out _npOffsets, out _npPixels);
-        _npFactor = new float[_rois.Count];
+        (_npOffsets, _npPixels) = BuildAnnuli(_widthPx, _heightPx, _offsets, _pixels, _settings.NeuropilInnerRadiusPx, _settings.NeuropilOuterRadiusPx);
+        _npFactor = new float[rois.Count];
         var empty = new List<string>();
-        for (int i = 0; i < _rois.Count; i++)
+        for (int i = 0; i < rois.Count; i++)
         {
             int n = _npOffsets[i + 1] - _npOffsets[i];
-            if (n == 0) empty.Add(_rois[i].Name);
+            if (n == 0) empty.Add(rois[i].Name);
             else _npFactor[i] = (float)(_settings.NeuropilCoefficient / n);
         }
         if (empty.Count > 0)
@@ -137,6 +172,11 @@ public sealed class TraceExtractionStage : IFastStage
     public void Process(Frame frame)
     {
         if (frame.Width != _widthPx || frame.Height != _heightPx) ThrowWrongSize(frame);
+        if (_board is not null)
+        {
+            var tables = _board.Current;
+            if (!ReferenceEquals(tables, _tables)) Adopt(tables, frame.FrameIndex);
+        }
         ref ushort px = ref MemoryMarshal.GetArrayDataReference(frame.Pixels);
         ref int idx = ref MemoryMarshal.GetArrayDataReference(_pixels);
         ref float wts = ref MemoryMarshal.GetArrayDataReference(_weights);
@@ -161,6 +201,23 @@ public sealed class TraceExtractionStage : IFastStage
     /// <inheritdoc />
     public void Stop()
     {
+    }
+
+    /// <summary>Takes over a newly published table set: reference assignments only, no allocation. An absent unit has an
+    /// empty pixel range and a NaN scale, so its value comes out NaN.</summary>
+    private void Adopt(RoiTables t, long frameIndex)
+    {
+        _tables = t;
+        _offsets = t.Offsets;
+        _pixels = t.Pixels;
+        _scale = t.Scale;
+        if (_neuropil)
+        {
+            _npOffsets = t.NeuropilOffsets;
+            _npPixels = t.NeuropilPixels;
+            _npFactor = t.NeuropilFactor;
+        }
+        _board!.MarkApplied(t, frameIndex);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -200,23 +257,25 @@ public sealed class TraceExtractionStage : IFastStage
         throw new InvalidOperationException(
             $"Frame {frame.FrameIndex} is {frame.Width}×{frame.Height} px but the ROI set was drawn on {_widthPx}×{_heightPx} px.");
 
-    /// <summary>For each ROI, the pixels whose distance to the ROI's nearest pixel is above the inner radius and at most the
-    /// outer radius, leaving out every pixel that belongs to any ROI. Brute force over a box around each ROI (run once).</summary>
-    private void BuildAnnuli(out int[] offsets, out int[] pixels)
+    /// <summary>For each ROI (ROI i spans [offsets[i], offsets[i + 1]) of <paramref name="pixels"/>), the pixels whose
+    /// distance to the ROI's nearest pixel is above the inner radius and at most the outer radius, leaving out every pixel
+    /// that belongs to any ROI. An empty ROI gets an empty annulus. Brute force over a box around each ROI (run once per
+    /// ROI set, never per frame).</summary>
+    internal static (int[] Offsets, int[] Pixels) BuildAnnuli(int w, int h, int[] offsets, int[] pixels, double inner, double outer)
     {
-        int w = _widthPx, h = _heightPx;
+        int count = offsets.Length - 1;
         var inAnyRoi = new bool[w * h];
-        foreach (int p in _pixels) inAnyRoi[p] = true;
-        double inner = _settings.NeuropilInnerRadiusPx, outer = _settings.NeuropilOuterRadiusPx;
+        foreach (int p in pixels) inAnyRoi[p] = true;
         double inner2 = inner * inner, outer2 = outer * outer;
         int reach = (int)Math.Ceiling(outer);
 
-        offsets = new int[_rois.Count + 1];
+        var npOffsets = new int[count + 1];
         var all = new List<int>();
-        for (int i = 0; i < _rois.Count; i++)
+        for (int i = 0; i < count; i++)
         {
-            offsets[i] = all.Count;
-            var roiPx = _rois[i].PixelIndices;
+            npOffsets[i] = all.Count;
+            var roiPx = pixels.AsSpan(offsets[i], offsets[i + 1] - offsets[i]);
+            if (roiPx.Length == 0) continue;
             var rows = new int[roiPx.Length];
             var cols = new int[roiPx.Length];
             int r0 = int.MaxValue, r1 = int.MinValue, c0 = int.MaxValue, c1 = int.MinValue;
@@ -244,7 +303,7 @@ public sealed class TraceExtractionStage : IFastStage
                 }
             }
         }
-        offsets[_rois.Count] = all.Count;
-        pixels = all.ToArray();
+        npOffsets[count] = all.Count;
+        return (npOffsets, all.ToArray());
     }
 }

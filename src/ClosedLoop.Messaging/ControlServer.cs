@@ -17,7 +17,7 @@ namespace ClosedLoop.Messaging;
 public sealed class ControlServer : IDisposable
 {
     /// <summary>The commands understood.</summary>
-    public static readonly IReadOnlyList<string> Commands = ["ping", "status", "parameters", "start", "stop", "set", "load"];
+    public static readonly IReadOnlyList<string> Commands = ["ping", "status", "parameters", "start", "stop", "set", "load", "roi"];
 
     private readonly IRunControl _control;
     private readonly ControlSettings _settings;
@@ -254,9 +254,65 @@ public sealed class ControlServer : IDisposable
                 string experiment = RequiredString(root, "experiment");
                 _control.Load(profile, experiment);
                 return WithStatus(id, command);
+            case "roi":
+                var edit = _control.EditRoi(ReadRoiEdit(root));
+                return Ok(id, command, w =>
+                {
+                    w.WriteNumber("id", edit.Id);
+                    w.WriteString("name", edit.Name);
+                    w.WriteNumber("areaPx", edit.AreaPx);
+                    w.WriteNumber("version", edit.Version);
+                    w.WriteString("message", edit.Message);
+                    w.WriteString("applies", "before the next frame");
+                });
             default:
                 throw new RequestException($"Unknown command '{command}'.");
         }
+    }
+
+    /// <summary>An ROI edit: <c>{"command": "roi", "action": "lock" | "unlock" | "delete", "id": 3}</c> or
+    /// <c>{"command": "roi", "action": "add", "pixels": [...]}</c> / <c>{..., "x": 40, "y": 22, "radius": 5}</c>.</summary>
+    private static RoiEditRequest ReadRoiEdit(JsonElement root)
+    {
+        string action = RequiredString(root, "action");
+        var kind = action switch
+        {
+            "lock" => RoiEditAction.Lock,
+            "unlock" => RoiEditAction.Unlock,
+            "add" => RoiEditAction.Add,
+            "delete" => RoiEditAction.Delete,
+            _ => throw new RequestException($"Field 'action' must be one of lock, unlock, add, delete, not \"{Truncate(action)}\"."),
+        };
+        int? roiId = null;
+        if (root.TryGetProperty("id", out var idValue) && kind != RoiEditAction.Add)
+        {
+            if (idValue.ValueKind != JsonValueKind.Number || !idValue.TryGetInt32(out int v))
+                throw new RequestException($"Field 'id' must be a whole number (an ROI id), not {Describe(idValue)}.");
+            roiId = v;
+        }
+        int[]? pixels = null;
+        if (root.TryGetProperty("pixels", out var px) && px.ValueKind != JsonValueKind.Null)
+        {
+            if (px.ValueKind != JsonValueKind.Array) throw new RequestException($"Field 'pixels' must be an array of pixel indices (row * width + col), not {Describe(px)}.");
+            if (px.GetArrayLength() > 1 << 20) throw new RequestException("Field 'pixels' holds more than 1,048,576 indices.");
+            pixels = new int[px.GetArrayLength()];
+            int j = 0;
+            foreach (var e in px.EnumerateArray())
+            {
+                if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt32(out int p))
+                    throw new RequestException($"Field 'pixels[{j}]' must be a whole number (row * width + col), not {Describe(e)}.");
+                pixels[j++] = p;
+            }
+        }
+        return new RoiEditRequest(kind, roiId, pixels, OptionalNumber(root, "x"), OptionalNumber(root, "y"), OptionalNumber(root, "radius"));
+    }
+
+    private static double? OptionalNumber(JsonElement root, string field)
+    {
+        if (!root.TryGetProperty(field, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d) || !double.IsFinite(d))
+            throw new RequestException($"Field '{field}' must be a finite number, not {Describe(v)}.");
+        return d;
     }
 
     private byte[] WithStatus(JsonElement? id, string command)

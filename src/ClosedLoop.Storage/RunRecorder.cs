@@ -346,15 +346,18 @@ public sealed class RunRecorder : ILiveConsumer
     private void WriteRois(LiveRunInfo run)
     {
         string path = Path.Combine(_directory, "rois.json");
-        if (File.Exists(path) || run.Units.Count == 0 || run.Units.All(u => u.Pixels.Length == 0)) return;
+        // A run whose ROIs were found while imaging records its final masks (the units whose ROI exists at the end).
+        var units = run.CurrentUnits is { } current ? current().Units.Where(u => u.Pixels.Length > 0).ToList() : run.Units;
+        if (File.Exists(path) || units.Count == 0 || units.All(u => u.Pixels.Length == 0)) return;
         var o = new Dictionary<string, object>
         {
             ["height"] = run.HeightPx,
             ["width"] = run.WidthPx,
             ["pixel_index"] = "row*width+col",
-            ["names"] = run.Units.Select(u => u.Name).ToArray(),
-            ["masks"] = run.Units.Select(u => u.Pixels).ToArray(),
+            ["names"] = units.Select(u => u.Name).ToArray(),
+            ["masks"] = units.Select(u => u.Pixels).ToArray(),
         };
+        if (run.CurrentUnits is not null) o["source"] = $"online segmentation during run {run.Context.RunId} (final masks; names are unit names in activity.csv)";
         File.WriteAllText(path, JsonSerializer.Serialize(o));
     }
 

@@ -177,6 +177,51 @@ public sealed class DashboardServerTests
     }
 
     [Fact]
+    public async Task OnlineRois_RoiCommandReachesTheHost_AndTheChangedSetArrivesAsAUnitsMessage()
+    {
+        var run = new SyntheticRun();
+        var none = run.Units.Select(u => new LiveUnit(u.Name, [], double.NaN, double.NaN)).ToArray();
+        var current = new LiveUnitSet(0, none);
+        var info = new LiveRunInfo(run.Context, "p", "e", run.WidthPx, run.HeightPx, none, [], run.Board, run.Status, new Dictionary<string, string>())
+            { CurrentUnits = () => Volatile.Read(ref current) };
+        var control = new FakeRunControl(run)
+        {
+            // As the host does: the edit publishes a new set (here: unit 2 gets the synthetic ROI 2's mask).
+            OnEditRoi = r =>
+            {
+                var units = none.ToArray();
+                units[2] = run.Units[2];
+                Volatile.Write(ref current, new LiveUnitSet(1, units));
+                return new RoiEditReply(2, "roi2", run.Units[2].Pixels.Length, 1, "user added roi2");
+            },
+        };
+        await using var server = await StartAsync(control);
+        server.Attach(info, run.Tap);
+        run.Start();
+        await using var socket = await TestSocket.ConnectAsync(server);
+        var first = await socket.ReadUntilAsync("run");
+        Assert.Equal(0, first.GetProperty("units")[2].GetProperty("outline").GetArrayLength());
+
+        await socket.SendTextAsync("{\"type\": \"roi\", \"action\": \"add\", \"pixels\": [1, \"x\"]}");
+        var bad = await socket.ReadUntilAsync("reply");
+        Assert.Equal("bad-request", bad.GetProperty("error").GetProperty("code").GetString());
+        Assert.Contains("pixels[1]", bad.GetProperty("error").GetProperty("message").GetString());
+        Assert.Empty(control.RoiEdits);
+
+        await socket.SendTextAsync("{\"type\": \"roi\", \"action\": \"add\", \"x\": 28, \"y\": 84, \"radius\": 4}");
+        var ok = await socket.ReadUntilAsync("reply");
+        Assert.True(ok.GetProperty("ok").GetBoolean(), ok.ToString());
+        Assert.Equal(new RoiEditRequest(RoiEditAction.Add, null, null, 28, 84, 4), Assert.Single(control.RoiEdits));
+
+        var units = await socket.ReadUntilAsync("units");
+        Assert.Equal(1, units.GetProperty("version").GetInt64());
+        Assert.Equal(4 * (SyntheticRun.RoiSizePx - 1) * 2, units.GetProperty("units")[2].GetProperty("outline").GetArrayLength());
+        Assert.Equal(0, units.GetProperty("units")[0].GetProperty("outline").GetArrayLength());
+        run.Tap.Stop();
+        server.Detach(Completed);
+    }
+
+    [Fact]
     public async Task FrameMessage_LargeFrame_IsBinnedToTheDisplaySizeWithBrightRois()
     {
         var run = new SyntheticRun(512, 512);

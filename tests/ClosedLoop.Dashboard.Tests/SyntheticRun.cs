@@ -158,6 +158,17 @@ internal sealed class FakeRunControl : IRunControl
 
     public IReadOnlyList<ParameterInfo> Parameters() => State == HostState.Running && Run is not null ? Run.Board.List() : Array.Empty<ParameterInfo>();
 
+    /// <summary>What an ROI edit does in this fake (null: the default, not supported).</summary>
+    public Func<RoiEditRequest, RoiEditReply>? OnEditRoi { get; set; }
+
+    public List<RoiEditRequest> RoiEdits { get; } = new();
+
+    public RoiEditReply EditRoi(RoiEditRequest request)
+    {
+        lock (_gate) RoiEdits.Add(request);
+        return OnEditRoi?.Invoke(request) ?? throw new ControlException("not-supported", "this run's ROIs are fixed");
+    }
+
     public void SetParameter(string name, double value)
     {
         if (Run is null || State != HostState.Running) throw new ControlException("not-running", "no run is going");

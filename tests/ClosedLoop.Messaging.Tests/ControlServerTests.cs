@@ -1,3 +1,4 @@
+using ClosedLoop.Core;
 using System.Text;
 using ClosedLoop.Messaging.Zmq;
 
@@ -60,6 +61,37 @@ public sealed class ControlServerTests : IDisposable
         Assert.True(stop.Ok, stop.ToString());
         Assert.Contains("stop enough", _host.Calls);
         Assert.Equal("idle", stop.Root.GetProperty("status").GetProperty("state").GetString());
+    }
+
+    [ZmqFact]
+    public void Roi_EditsReachTheHost_BadFieldsAreNamedAndHostRefusalsPassThrough()
+    {
+        _client.Send("start");
+        var add = _client.SendText("{\"command\":\"roi\",\"action\":\"add\",\"x\":10.5,\"y\":5,\"radius\":2}");
+        Assert.True(add.Ok, add.ToString());
+        Assert.Equal(7, add.Root.GetProperty("id").GetInt32());
+        Assert.Equal("roi007", add.Root.GetProperty("name").GetString());
+        Assert.Equal(42, add.Root.GetProperty("version").GetInt64());
+        var sent = Assert.Single(_host.RoiEdits);
+        Assert.Equal(new RoiEditRequest(RoiEditAction.Add, null, null, 10.5, 5, 2), sent);
+
+        var pixels = _client.SendText("{\"command\":\"roi\",\"action\":\"add\",\"pixels\":[3,4,5]}");
+        Assert.True(pixels.Ok, pixels.ToString());
+        Assert.Equal([3, 4, 5], _host.RoiEdits[^1].Pixels!);
+
+        var badAction = _client.SendText("{\"command\":\"roi\",\"action\":\"explode\"}");
+        Assert.Equal("bad-request", badAction.ErrorCode);
+        Assert.Contains("'action'", badAction.ErrorMessage);
+        var badPixel = _client.SendText("{\"command\":\"roi\",\"action\":\"add\",\"pixels\":[1,\"a\"]}");
+        Assert.Equal("bad-request", badPixel.ErrorCode);
+        Assert.Contains("'pixels[1]'", badPixel.ErrorMessage);
+        var badId = _client.SendText("{\"command\":\"roi\",\"action\":\"lock\",\"id\":1.5}");
+        Assert.Contains("'id'", badId.ErrorMessage);
+        Assert.Equal(2, _host.RoiEdits.Count); // malformed requests never reach the host
+
+        var unknown = _client.SendText("{\"command\":\"roi\",\"action\":\"delete\",\"id\":3}");
+        Assert.Equal("unknown-roi", unknown.ErrorCode);
+        Assert.Contains("field 'id'", unknown.ErrorMessage);
     }
 
     [ZmqFact]

@@ -165,6 +165,16 @@ internal sealed class FakeRunControl : IRunControl
         Board.Request(name, value);
         Board.ApplyPending(0);
     }
+
+    public List<RoiEditRequest> RoiEdits { get; } = new();
+
+    public RoiEditReply EditRoi(RoiEditRequest request)
+    {
+        lock (_gate) RoiEdits.Add(request);
+        if (State != HostState.Running) throw new ControlException("not-running", "ROIs can be edited only while a run is going");
+        if (request.Action != RoiEditAction.Add && request.Id != 0) throw new ControlException("unknown-roi", $"field 'id': there is no ROI {request.Id} now");
+        return new RoiEditReply(request.Action == RoiEditAction.Add ? 7 : 0, request.Action == RoiEditAction.Add ? "roi007" : "roi000", 13, 42, "done");
+    }
 }
 
 internal static class Wait

@@ -15,6 +15,9 @@ public sealed class Experiment
     /// <summary>Value of <see cref="Rois"/> that takes the simulated tissue's true footprints as the ROI set.</summary>
     public const string TissueRois = "tissue";
 
+    /// <summary>Value of <see cref="Rois"/> that finds the ROIs while imaging (online segmentation, see <see cref="Segmentation"/>).</summary>
+    public const string OnlineRois = "online";
+
     /// <summary>Short name (used in output folder names).</summary>
     public string Name { get; set; } = "";
 
@@ -30,6 +33,17 @@ public sealed class Experiment
     /// <summary>ROI file (masks or ROI JSON layout), <c>builtin:YST_part11</c>-style shipped mask sets, or
     /// <c>tissue</c> (the simulated preparation's own footprints; simulated rigs only).</summary>
     public string Rois { get; set; } = "";
+
+    /// <summary>Online segmentation settings (section <c>segmentation:</c>); set exactly when <see cref="Rois"/> is
+    /// <c>online</c>. Unit i of the run is ROI id i (roi000, roi001, ... in the order ROIs are found or added).</summary>
+    public OnlineSegmentationSettings? Segmentation { get; set; }
+
+    /// <summary>True when the ROIs are found while imaging (<c>rois: online</c>).</summary>
+    public bool IsOnline => Rois == OnlineRois;
+
+    /// <summary>True for <c>protocol: {kind: observe}</c>: no stimulation, the run images, extracts traces and runs its
+    /// detectors (their detections are logged) until <see cref="DurationS"/>.</summary>
+    public bool Observe { get; set; }
 
     /// <summary>Planned length of the run on the sample clock, in s; 0 = until the protocol has finished its trials.</summary>
     public double DurationS { get; set; }
@@ -101,6 +115,8 @@ public sealed class Experiment
         const string setting = "rois";
         try
         {
+            if (IsOnline)
+                throw new SettingException(setting, Rois, "a fixed ROI set: with 'online' the ROIs are found while imaging (the run uses an online ROI board)");
             if (Rois == TissueRois)
                 return tissueRois?.Invoke() ?? throw new SettingException(setting, Rois, "a ROI file: 'tissue' exists only on a simulated rig");
             if (Rois.StartsWith(FirmwareSim.Footprints.BuiltinPrefix, StringComparison.Ordinal))

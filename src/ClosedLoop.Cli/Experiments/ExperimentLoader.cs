@@ -78,6 +78,7 @@ public static class ExperimentLoader
                 if (x.Rois.Length > 0) throw new SettingException("rois", x.Rois, "absent in an MEA experiment (frontEnd: mea): its units are the array's electrodes");
             }
             else x.Rois = root.String("rois");
+            ReadSegmentation(root, x);
             x.DurationS = root.Double("durationS", 0);
             Check.InRange("durationS", x.DurationS, 0, 7 * 86_400);
 
@@ -206,15 +207,19 @@ public static class ExperimentLoader
             if (x.DetectorNames.Count() != x.DetectorNames.Distinct().Count())
                 throw new SettingException("detectors", string.Join(", ", x.DetectorNames), "distinct names");
             bool pong = root.Section("protocol") is { } pk && pk.OptionalString("kind") == "pong";
-            if (!x.DetectorNames.Any() && !pong) throw new SettingException("detectors", hasDetectors ? "(none)" : null, "at least one detector");
+            bool observe = root.Section("protocol") is { } ok && ok.OptionalString("kind") == "observe";
+            if (!x.DetectorNames.Any() && !pong && !observe) throw new SettingException("detectors", hasDetectors ? "(none)" : null, "at least one detector");
 
             var p = root.RequiredSection("protocol");
             string protocolKind = p.String("kind");
             if (protocolKind == "pong") x.Pong = ReadPong(p);
+            else if (protocolKind == "observe") ReadObserve(p, x);
             else if (protocolKind != "stimulusAvoidance")
-                throw new SettingException("protocol.kind", protocolKind, "'stimulusAvoidance' or 'pong' (Bakkum protocols come with the protocol engine)");
-            if (x.Pong is null) ReadStimulusAvoidance(p, x);
-            if (x.Pong is null && x.Protocol.Trials == 0 && x.DurationS == 0)
+                throw new SettingException("protocol.kind", protocolKind, "'stimulusAvoidance', 'pong' or 'observe' (Bakkum protocols come with the protocol engine)");
+            if (x.IsOnline && !x.Observe)
+                throw new SettingException("protocol.kind", protocolKind, "'observe' when rois is 'online': stimulation targets need ROI positions, and no ROI exists before the segmentation has found it");
+            if (x.Pong is null && !x.Observe) ReadStimulusAvoidance(p, x);
+            if (x.Pong is null && (x.Observe || x.Protocol.Trials == 0) && x.DurationS == 0)
                 throw new SettingException("durationS", 0, "> 0 when protocol.trials is 0 (otherwise the run would never end by itself)");
 
             if (root.Section("pipeline") is { } pl)
@@ -255,6 +260,39 @@ public static class ExperimentLoader
         s.RejectUnknownKeys();
         m.Validate();
         return m;
+    }
+
+    /// <summary><c>protocol: {kind: observe}</c>: no stimulation, no settings of its own.</summary>
+    private static void ReadObserve(YamlSection p, Experiment x)
+    {
+        p.RejectUnknownKeys();
+        x.Observe = true;
+    }
+
+    /// <summary>The <c>segmentation:</c> section, which goes with <c>rois: online</c> (defaults when absent).</summary>
+    private static void ReadSegmentation(YamlSection root, Experiment x)
+    {
+        var sg = root.Section("segmentation");
+        if (!x.IsOnline)
+        {
+            if (sg is not null) throw new SettingException("segmentation", x.Rois, "absent unless rois is 'online' (the ROIs of this experiment are fixed)");
+            return;
+        }
+        var o = new ClosedLoop.Imaging.OnlineSegmentationSettings();
+        if (sg is not null)
+        {
+            string model = sg.OptionalString("model", "default") ?? "default";
+            o.ModelPath = model == "default" ? null : model.Length == 0 ? "" : x.BaseDirectory is null || Path.IsPathRooted(model) ? model : Path.Combine(x.BaseDirectory, model);
+            o.Backend = sg.Enum("backend", o.Backend);
+            o.InitFrames = sg.Int("initFrames", o.InitFrames);
+            o.UpdateEveryFrames = sg.Int("updateEveryFrames", o.UpdateEveryFrames);
+            o.MaxRois = sg.Int("maxRois", o.MaxRois);
+            o.BatchFrames = sg.Int("batchFrames", o.BatchFrames);
+            o.QueueFrames = sg.Int("queueFrames", o.QueueFrames);
+            sg.RejectUnknownKeys();
+        }
+        o.Validate();
+        x.Segmentation = o;
     }
 
     private static void ReadStimulusAvoidance(YamlSection p, Experiment x)

@@ -53,6 +53,7 @@
     switch (m.type) {
       case 'hello': state.hello = m; updateButtons(); break;
       case 'run': onRun(m); break;
+      case 'units': onUnits(m); break;
       case 'status': onStatus(m); break;
       case 'parameters': onParameters(m.parameters); break;
       case 'events': onEvents(m); break;
@@ -94,6 +95,15 @@
     buildOverlay();
     renderUnits();
     plotsDirty = true;
+  }
+
+  // Online segmentation: ROIs appear, change or go while the run goes; unit indices never change, so selection and
+  // traces stay as they are and only the outlines and the unit list are redrawn.
+  function onUnits(m) {
+    if (!state.run || !state.run.active || state.run.runId !== m.runId) return;
+    state.run.units = m.units;
+    buildOverlay();
+    renderUnits();
   }
 
   function displaySize() {
