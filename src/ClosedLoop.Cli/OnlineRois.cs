@@ -25,7 +25,7 @@ public static class OnlineRois
         var segmenter = SegmentationModels.Open(settings.ModelPath, heightPx, widthPx, frameRateHz, settings.Backend);
         try
         {
-            return new OnlineSegmentationInstance(Wrap(segmenter, settings, frameRateHz), segmenter.Description);
+            return new OnlineSegmentationInstance(Wrap(segmenter, settings), segmenter.Description);
         }
         catch
         {
@@ -34,10 +34,7 @@ public static class OnlineRois
         }
     }
 
-    /// <summary>The one line to fill when the online segmentation (post-processing of the segmenter's maps into tracked
-    /// ROIs: initialisation on the first <see cref="OnlineSegmentationSettings.InitFrames"/> frames, an update every
-    /// <see cref="OnlineSegmentationSettings.UpdateEveryFrames"/>) is merged: construct it here from
-    /// <paramref name="segmenter"/> and <paramref name="settings"/>.</summary>
-    private static IOnlineSegmentation Wrap(IFrameSegmenter segmenter, OnlineSegmentationSettings settings, double frameRateHz) =>
-        throw new NotSupportedException("this build has no online segmentation yet (the frame segmenter opened, but nothing turns its maps into ROIs)");
+    /// <summary>Post-processing of the segmenter's maps into tracked ROIs (initialisation, updates, stable ids).</summary>
+    private static IOnlineSegmentation Wrap(IFrameSegmenter segmenter, OnlineSegmentationSettings settings) =>
+        new OnlineSegmentation(segmenter, settings.Masks);
 }

@@ -93,8 +93,8 @@ internal static class OnlineSegmentationBench
         LiveTap? tap = null;
         if (segmentationMs is double ms)
         {
-            var settings = new OnlineSegmentationSettings { MaxRois = roiCount, InitFrames = warmup / 3, UpdateEveryFrames = 30 };
-            loop = new SegmentationLoop(new BusySegmentation(widthPx, heightPx, masks, settings.InitFrames, settings.UpdateEveryFrames, ms), board, settings,
+            var settings = new OnlineSegmentationSettings { MaxRois = roiCount, Masks = new SegmentationSettings { InitialFrames = warmup / 3, UpdateEveryFrames = 30 } };
+            loop = new SegmentationLoop(new BusySegmentation(widthPx, heightPx, masks, settings.Masks.InitialFrames, settings.Masks.UpdateEveryFrames, ms), board, settings,
                 $"CPU-heavy stand-in ({ms:0.##} ms per frame)");
             tap = new LiveTap(activity);
             stages.Add(tap);

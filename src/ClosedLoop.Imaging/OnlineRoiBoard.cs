@@ -16,12 +16,10 @@ public sealed class OnlineSegmentationSettings : IStageSettings
     /// <summary>Where the model runs (auto: ONNX Runtime when its library loads, else the managed forward).</summary>
     public BackendKind Backend { get; set; } = BackendKind.Auto;
 
-    /// <summary>Frames the segmentation sees before its first ROI set (initialisation). Range 1..100000, default 300
-    /// (10 s at 30 Hz).</summary>
-    public int InitFrames { get; set; } = 300;
-
-    /// <summary>After initialisation, the ROI set is updated every this many frames. Range 1..100000, default 30.</summary>
-    public int UpdateEveryFrames { get; set; } = 30;
+    /// <summary>How probability maps become tracked masks: threshold, area limits, merging, temporal consistency, the
+    /// initialisation on the first frames and the update interval (<see cref="SegmentationSettings"/>; the same keys in the
+    /// experiment's <c>segmentation:</c> section).</summary>
+    public SegmentationSettings Masks { get; set; } = new();
 
     /// <summary>Units reserved for ROIs: ROI id i is unit i (named roi000, roi001, ...) for the whole run; ROIs with ids at
     /// or beyond this are not traced (counted and reported). Range 1..4096, default 256.</summary>
@@ -38,8 +36,7 @@ public sealed class OnlineSegmentationSettings : IStageSettings
     /// <inheritdoc />
     public void Validate()
     {
-        Check.InRange("segmentation.initFrames", InitFrames, 1, 100_000);
-        Check.InRange("segmentation.updateEveryFrames", UpdateEveryFrames, 1, 100_000);
+        Masks.Validate();
         Check.InRange("segmentation.maxRois", MaxRois, 1, 4096);
         Check.InRange("segmentation.batchFrames", BatchFrames, 1, 256);
         if (QueueFrames < BatchFrames || QueueFrames > 1024)

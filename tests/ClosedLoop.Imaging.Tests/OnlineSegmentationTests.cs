@@ -178,7 +178,7 @@ public sealed class OnlineSegmentationTests
         int[] a = Square(2, 2, 4), b = Square(10, 20, 3), c = Square(16, 4, 5);
         int[] a2 = Square(2, 2, 5); // refined: one more row and column, 9 of its 25 pixels at background
         var seg = new ScriptedSegmentation(W, H, a, a2, b, c, revealAt: 40, refineAt: 80, addAt: 120);
-        var settings = new OnlineSegmentationSettings { MaxRois = 8, BatchFrames = 4, QueueFrames = 64, InitFrames = 40, UpdateEveryFrames = 4 };
+        var settings = new OnlineSegmentationSettings { MaxRois = 8, BatchFrames = 4, QueueFrames = 64, Masks = new SegmentationSettings { InitialFrames = 40, UpdateEveryFrames = 4 } };
         var board = new OnlineRoiBoard(settings.MaxRois, W, H, new TraceExtractionSettings());
         var activity = board.CreateActivity();
         var loop = new SegmentationLoop(seg, board, settings, "scripted double");
@@ -427,8 +427,8 @@ public sealed class OnlineSegmentationTests
     public void Settings_OutOfRange_NameTheField()
     {
         Assert.Equal("segmentation.maxRois", Assert.Throws<SettingException>(() => new OnlineSegmentationSettings { MaxRois = 0 }.Validate()).Setting);
-        Assert.Equal("segmentation.initFrames", Assert.Throws<SettingException>(() => new OnlineSegmentationSettings { InitFrames = 0 }.Validate()).Setting);
-        Assert.Equal("segmentation.updateEveryFrames", Assert.Throws<SettingException>(() => new OnlineSegmentationSettings { UpdateEveryFrames = 0 }.Validate()).Setting);
+        Assert.Equal("segmentation.initialFrames", Assert.Throws<SettingException>(() => new OnlineSegmentationSettings { Masks = new SegmentationSettings { InitialFrames = 0 } }.Validate()).Setting);
+        Assert.Equal("segmentation.updateEveryFrames", Assert.Throws<SettingException>(() => new OnlineSegmentationSettings { Masks = new SegmentationSettings { UpdateEveryFrames = 0 } }.Validate()).Setting);
         var queue = Assert.Throws<SettingException>(() => new OnlineSegmentationSettings { BatchFrames = 16, QueueFrames = 8 }.Validate());
         Assert.Equal("segmentation.queueFrames", queue.Setting);
         Assert.Contains("segmentation.batchFrames (16)", queue.Allowed);

@@ -85,12 +85,12 @@ public sealed class OnlineSegmentationRunTests
     {
         using var h = new Harness();
         string profile = h.ProfileWithPatientWatchdog();
-        string experiment = OnlineExperiment(h, e => e.Replace("initFrames: 300", "initFrames: 15").Replace("updateEveryFrames: 30", "updateEveryFrames: 5")
+        string experiment = OnlineExperiment(h, e => e.Replace("initialFrames: 300", "initialFrames: 15").Replace("updateEveryFrames: 30", "updateEveryFrames: 5")
             .Replace("batchFrames: 8", "batchFrames: 1"));
         var truth = Footprints.Load("builtin:YST_part11", 120, 88);
         TissueRevealingSegmentation? made = null;
         OnlineSegmentationFactory factory = (settings, height, width, rateHz) =>
-            new OnlineSegmentationInstance(made = new TissueRevealingSegmentation(truth, settings.InitFrames), "tissue-revealing double");
+            new OnlineSegmentationInstance(made = new TissueRevealingSegmentation(truth, settings.Masks.InitialFrames), "tissue-revealing double");
         var edits = new List<RoiEditReply>();
         Exception? editError = null;
         RunReport? report = null;

@@ -284,8 +284,21 @@ public static class ExperimentLoader
             string model = sg.OptionalString("model", "default") ?? "default";
             o.ModelPath = model == "default" ? null : model.Length == 0 ? "" : x.BaseDirectory is null || Path.IsPathRooted(model) ? model : Path.Combine(x.BaseDirectory, model);
             o.Backend = sg.Enum("backend", o.Backend);
-            o.InitFrames = sg.Int("initFrames", o.InitFrames);
-            o.UpdateEveryFrames = sg.Int("updateEveryFrames", o.UpdateEveryFrames);
+            var m = o.Masks;
+            o.Masks = m with
+            {
+                InitialFrames = sg.Int("initialFrames", m.InitialFrames),
+                UpdateEveryFrames = sg.Int("updateEveryFrames", m.UpdateEveryFrames),
+                ProbabilityThreshold = sg.Double("probabilityThreshold", m.ProbabilityThreshold),
+                MinAreaPx = sg.Int("minAreaPx", m.MinAreaPx),
+                MaxAreaPx = sg.Int("maxAreaPx", m.MaxAreaPx),
+                MergeIou = sg.Double("mergeIou", m.MergeIou),
+                MergeConsume = sg.Double("mergeConsume", m.MergeConsume),
+                MergeCentroidDistancePx = sg.Double("mergeCentroidDistancePx", m.MergeCentroidDistancePx),
+                MaskFraction = sg.Double("maskFraction", m.MaskFraction),
+                MinConsecutiveFrames = sg.Int("minConsecutiveFrames", m.MinConsecutiveFrames),
+                DeletedOverlap = sg.Double("deletedOverlap", m.DeletedOverlap),
+            };
             o.MaxRois = sg.Int("maxRois", o.MaxRois);
             o.BatchFrames = sg.Int("batchFrames", o.BatchFrames);
             o.QueueFrames = sg.Int("queueFrames", o.QueueFrames);
