@@ -33,10 +33,13 @@ public static class BenchCommand
         var bus = new Option<bool>("--bus") { Description = "Measure the ZeroMQ event bus: small messages per second on loopback tcp and inproc, and with a subscriber that never reads." };
         var dashboard = new Option<bool>("--dashboard") { Description = "Measure the dashboard: frames per second delivered to a WebSocket client at 512×512, and what it adds to the tap's cost." };
         var models = new Option<bool>("--models") { Description = "Measure the neural networks: spike CNN per frame for 1000 ROIs and U-Net frames/s, through ONNX Runtime and the managed forward." };
-        var quick = new Option<bool>("--quick") { Description = "With --models or --bus: a shorter run." };
+        var quick = new Option<bool>("--quick") { Description = "With --models, --bus or --segmentation: a shorter run." };
+        var segmentation = new Option<bool>("--segmentation") { Description = "Measure the segmenter (SNR preprocessing + U-Net): frames/s at 120×88 on 2 threads and 512×512 on one, ONNX Runtime and managed, against the SUNS default network." };
         var cmd = new Command("bench", "Measure the fast loop on simulated frames: frames/s on one core, allocations per frame, latency percentiles from frame complete to stimulation decision.")
-            { width, height, rois, frames, json, scan, record, speedUp, dir, bus, dashboard, models, quick };
-        cmd.SetAction(p => p.GetValue(scan)
+            { width, height, rois, frames, json, scan, record, speedUp, dir, bus, dashboard, models, quick, segmentation };
+        cmd.SetAction(p => p.GetValue(segmentation)
+            ? SegmentBench.Run(AnsiConsole.Console, p.GetValue(quick))
+            : p.GetValue(scan)
             ? ScanBench.Execute(AnsiConsole.Console)
             : p.GetValue(bus) || p.GetValue(dashboard) || p.GetValue(models)
             ? LiveBenchmarks(p.GetValue(bus), p.GetValue(dashboard), p.GetValue(models), p.GetValue(quick), AnsiConsole.Console)
