@@ -171,7 +171,7 @@ var root = new RootCommand("""
     Measure the fast loop:                       closedloop bench
     Profiles, experiments, reports and benchmarks are documented in docs/.
     """)
-{ run, serve, validate, BenchCommand.Create(), OpticsCommand.Create(), SpikesCommand.Create(), SimulateCommand.Create() };
+{ run, serve, validate, BenchCommand.Create(), OpticsCommand.Create(), SpikesCommand.Create(), SimulateCommand.Create(), SegmentCommand.Create() };
 return root.Parse(args).Invoke();
 
 // Ctrl+C (SIGINT) and SIGTERM (kill, systemd) end a run the same safe way: the loop stops itself, stimulation goes

@@ -11,7 +11,11 @@ public sealed partial class RoiSet
 
     /// <summary>Loads an ROI set from a JSON file in either layout (masks or rois; see docs/imaging.md).
     /// Every error is a <see cref="SettingException"/> naming the file and the field.</summary>
-    public static RoiSet Load(string path)
+    public static RoiSet Load(string path) => ReadFile<RoiSet>(path, Load);
+
+    /// <summary>Opens <paramref name="path"/> and hands the stream to <paramref name="load"/>; an unreadable file is a
+    /// <see cref="SettingException"/> naming it. Shared with the segmentation's mask files.</summary>
+    internal static T ReadFile<T>(string path, Func<Stream, string, T> load)
     {
         FileStream stream;
         try
@@ -22,11 +26,20 @@ public sealed partial class RoiSet
         {
             throw new SettingException("roi file", path, $"a readable file ({ex.Message})");
         }
-        using (stream) return Load(stream, path);
+        using (stream) return load(stream, path);
     }
 
     /// <summary>Loads an ROI set from JSON read from <paramref name="stream"/>; <paramref name="sourceName"/> names it in errors.</summary>
-    public static RoiSet Load(Stream stream, string sourceName)
+    public static RoiSet Load(Stream stream, string sourceName) =>
+        ParseJson(stream, sourceName, (root, source) =>
+        {
+            var file = Parse(root, source);
+            return new RoiSet(file.WidthPx, file.HeightPx, file.Rois, source, file.Layout);
+        });
+
+    /// <summary>Parses JSON from <paramref name="stream"/> and builds the result from its root with <paramref name="build"/>;
+    /// malformed JSON is a <see cref="SettingException"/> naming the line.</summary>
+    internal static T ParseJson<T>(Stream stream, string sourceName, Func<JsonElement, string, T> build)
     {
         JsonDocument doc;
         try
@@ -39,10 +52,14 @@ public sealed partial class RoiSet
             long col = (ex.BytePositionInLine ?? 0) + 1;
             throw new SettingException("json", $"malformed at line {line}, byte {col}", "well-formed JSON", $"{sourceName}, line {line}");
         }
-        using (doc) return FromJson(doc.RootElement, sourceName);
+        using (doc) return build(doc.RootElement, sourceName);
     }
 
-    private static RoiSet FromJson(JsonElement root, string source)
+    /// <summary>An ROI file read but not yet checked against its frame (that is the constructor's job); may hold no ROI.</summary>
+    internal sealed record ParsedFile(int HeightPx, int WidthPx, List<RoiDefinition> Rois, RoiLayout Layout);
+
+    /// <summary>Reads height, width and the ROIs (masks or rois layout) from a parsed file.</summary>
+    internal static ParsedFile Parse(JsonElement root, string source)
     {
         if (root.ValueKind != JsonValueKind.Object)
             throw new SettingException("(top level)", root.ValueKind.ToString(), "a JSON object with height, width and masks or rois", source);
@@ -82,7 +99,7 @@ public sealed partial class RoiSet
                 defs.Add(new RoiDefinition(name, ReadPixels(m, $"masks[{i}]", source)));
                 i++;
             }
-            return new RoiSet(width, height, defs, source, RoiLayout.Masks);
+            return new ParsedFile(height, width, defs, RoiLayout.Masks);
         }
 
         if (rois.ValueKind != JsonValueKind.Array) throw new SettingException("rois", rois.ValueKind.ToString(), "a list of ROI objects", source);
@@ -105,7 +122,7 @@ public sealed partial class RoiSet
             defs.Add(new RoiDefinition(name, pixels, weights));
             r++;
         }
-        return new RoiSet(width, height, defs, source, RoiLayout.Rois);
+        return new ParsedFile(height, width, defs, RoiLayout.Rois);
     }
 
     /// <summary>Default name of the ROI at <paramref name="index"/> when the file gives none: roi000, roi001, ...</summary>
