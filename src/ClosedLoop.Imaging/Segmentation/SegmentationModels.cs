@@ -218,7 +218,8 @@ public static class SegmentationModels
     public static IFrameSegmenter Open(string? modelPath, int heightPx, int widthPx, double frameRateHz, BackendKind backend = BackendKind.Auto) =>
         new UNetSegmenter(Load(modelPath), heightPx, widthPx, frameRateHz, backend);
 
-    /// <summary>As <see cref="Open(string?, int, int, double, BackendKind)"/> with inference options (threads, library path).</summary>
-    public static UNetSegmenter Open(string? modelPath, int heightPx, int widthPx, double frameRateHz, BackendKind backend, InferenceOptions options, int maxBatch = 32) =>
+    /// <summary>As <see cref="Open"/>, with inference options (threads, library path) and the batch size, returning the
+    /// concrete segmenter (for its training-range check and preprocessing state).</summary>
+    public static UNetSegmenter OpenUNet(string? modelPath, int heightPx, int widthPx, double frameRateHz, BackendKind backend, InferenceOptions options, int maxBatch = 32) =>
         new(Load(modelPath), heightPx, widthPx, frameRateHz, backend, options, maxBatch);
 }

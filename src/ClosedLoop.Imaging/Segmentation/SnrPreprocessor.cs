@@ -110,7 +110,9 @@ public sealed record SnrSettings
 /// from the true median decays by a factor (1 − 0.80·c_m) per frame, so c_m = 1 / (0.80·τ·f) gives the time constant
 /// τ = <see cref="SnrSettings.BaselineTimeConstantS"/>; likewise c_s = 1 / (0.64·τ·f). During the warm-up
 /// (<see cref="WarmupFrames"/>) m and σ are the exact running mean and standard deviation of y instead; at its end they
-/// seed the trackers (m = mean, s = 0.6745·sd).</item>
+/// seed the trackers (m = mean, s = 0.6745·sd). A deviation beyond 4σ (a transient) moves both trackers at a tenth of
+/// the step (<see cref="OutlierStepFactor"/>): without that, σ would grow by c_s·σ per frame during a long transient
+/// (GCaMP6s: ~+35 % over 40 frames at τ = 10 s) and the transient's own SNR would sink.</item>
 /// </list>
 /// O(pixels × taps) per frame with SIMD (TensorPrimitives in cache-sized bands, Vector256 for the trackers); no
 /// allocation after construction.
@@ -119,6 +121,13 @@ public sealed class SnrPreprocessor
 {
     private const int Band = 2048;
     private const float NoiseFloor = 1e-3f;
+
+    /// <summary>Deviations beyond this many σ (transients) move the trackers at <see cref="OutlierStepFactor"/> of the step.</summary>
+    public const float OutlierSigma = 4f;
+
+    /// <summary>Step factor for deviations beyond <see cref="OutlierSigma"/>: a long transient neither lifts the baseline nor
+    /// inflates the noise much, while a real change of level or noise is still followed, ten times more slowly.</summary>
+    public const float OutlierStepFactor = 0.1f;
     private readonly float[] _taps;
     private readonly float[][] _history;
     private readonly float[] _filtered;
@@ -284,6 +293,8 @@ public sealed class SnrPreprocessor
             var cm = Vector256.Create(_cm);
             var cs = Vector256.Create(_cs);
             var one = Vector256.Create(1f);
+            var slow = Vector256.Create(OutlierStepFactor);
+            var outlier = Vector256.Create(OutlierSigma);
             for (; i <= p - Vector256<float>.Count; i += Vector256<float>.Count)
             {
                 var y = Vector256.LoadUnsafe(ref y0, (nuint)i);
@@ -292,11 +303,12 @@ public sealed class SnrPreprocessor
                 var sigma = Vector256.Max(k * s, floor);
                 var d = y - m;
                 (d / sigma).StoreUnsafe(ref o0, (nuint)i);
+                var step = sigma * Vector256.ConditionalSelect(Vector256.GreaterThan(Vector256.Abs(d), outlier * sigma), slow, one);
                 var sign = (Vector256.GreaterThan(d, Vector256<float>.Zero) & one) - (Vector256.LessThan(d, Vector256<float>.Zero) & one);
-                (m + cm * sigma * sign).StoreUnsafe(ref m0, (nuint)i);
+                (m + cm * step * sign).StoreUnsafe(ref m0, (nuint)i);
                 var a = Vector256.Abs(d) - s;
                 var signA = (Vector256.GreaterThan(a, Vector256<float>.Zero) & one) - (Vector256.LessThan(a, Vector256<float>.Zero) & one);
-                (s + cs * sigma * signA).StoreUnsafe(ref s0, (nuint)i);
+                (s + cs * step * signA).StoreUnsafe(ref s0, (nuint)i);
             }
         }
         for (; i < p; i++) TrackOne(ref Unsafe.Add(ref y0, i), ref Unsafe.Add(ref m0, i), ref Unsafe.Add(ref s0, i), ref Unsafe.Add(ref o0, i));
@@ -308,8 +320,9 @@ public sealed class SnrPreprocessor
         float sigma = MathF.Max(1.4826f * s, NoiseFloor);
         float d = y - m;
         snr = d / sigma;
-        m += _cm * sigma * MathF.Sign(d);
-        s += _cs * sigma * MathF.Sign(MathF.Abs(d) - s);
+        float step = MathF.Abs(d) > OutlierSigma * sigma ? sigma * OutlierStepFactor : sigma;
+        m += _cm * step * MathF.Sign(d);
+        s += _cs * step * MathF.Sign(MathF.Abs(d) - s);
     }
 
     /// <summary>

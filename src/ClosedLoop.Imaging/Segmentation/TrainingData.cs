@@ -86,8 +86,8 @@ public static class TrainingTargets
 {
     /// <summary>
     /// From the ground truth: neuron n is active in frame t when its true ΔF/F, passed through the same matched filter
-    /// (<paramref name="taps"/>), is at least <paramref name="snrThreshold"/> times the filtered noise of its ROI-mean
-    /// trace (σ_n·‖h‖₂). Returns active[frame × neurons + neuron].
+    /// (<paramref name="taps"/>), exceeds its median over the movie by at least <paramref name="snrThreshold"/> times
+    /// the filtered noise of its ROI-mean trace (σ_n·‖h‖₂). Returns active[frame × neurons + neuron].
     /// </summary>
     public static bool[] FromTruth(TrainingMovie movie, ReadOnlySpan<float> taps, double snrThreshold)
     {
@@ -98,15 +98,23 @@ public static class TrainingTargets
         gain = Math.Sqrt(gain);
         var active = new bool[frames * n];
         var dff = movie.TrueDff;
+        var y = new double[frames];
+        var sorted = new double[frames];
         for (int j = 0; j < n; j++)
         {
             double limit = snrThreshold * movie.DffNoiseSigma[j] * gain;
             for (int t = 0; t < frames; t++)
             {
-                double y = 0;
-                for (int i = 0; i < taps.Length; i++) y += taps[i] * dff[Math.Max(0, t - i) * n + j];
-                active[t * n + j] = y >= limit;
+                double v = 0;
+                for (int i = 0; i < taps.Length; i++) v += taps[i] * dff[Math.Max(0, t - i) * n + j];
+                y[t] = v;
             }
+            // Measured from the trace's own median, as the preprocessing measures every pixel: a neuron that is often
+            // active has a raised baseline, and only rises above it count.
+            y.CopyTo(sorted, 0);
+            Array.Sort(sorted);
+            double median = frames == 0 ? 0 : sorted[frames / 2];
+            for (int t = 0; t < frames; t++) active[t * n + j] = y[t] - median >= limit;
         }
         return active;
     }
@@ -160,6 +168,7 @@ public static class TrainingTargets
         var targets = new float[(long)keep.Count * p];
         var activeLists = new int[keep.Count][];
         var scratch = new float[p];
+        var owner = new int[p];
         int k = 0;
         for (int t = 0; t < frames; t++)
         {
@@ -167,14 +176,9 @@ public static class TrainingTargets
             pre.Process(movie.Frames.AsSpan(t * p, p), kept ? snrOut.AsSpan(k * p, p) : scratch);
             if (!kept) continue;
             var list = new List<int>();
-            var target = targets.AsSpan(k * p, p);
-            for (int j = 0; j < n; j++)
-            {
-                if (!active[t * n + j]) continue;
-                list.Add(j);
-                foreach (int px in movie.Masks[j]) target[px] = 1;
-            }
+            for (int j = 0; j < n; j++) if (active[t * n + j]) list.Add(j);
             activeLists[k] = list.ToArray();
+            PaintTarget(movie.Masks, activeLists[k], h, w, owner, targets.AsSpan(k * p, p));
             k++;
         }
         return new TrainingSet
@@ -183,6 +187,36 @@ public static class TrainingTargets
             ActiveNeurons = activeLists, Masks = movie.Masks, NoiseLevel = movie.NoiseLevel, PixelNoiseLevel = pre.PixelNoiseLevel(),
             FrameRateHz = movie.FrameRateHz,
         };
+    }
+
+    /// <summary>
+    /// Writes the target of one frame: 1 on the masks of the <paramref name="active"/> neurons, except where two active
+    /// masks overlap or touch (a pixel with one of its 8 neighbours in another active neuron's mask), which stays 0. The gap teaches the
+    /// network to keep neighbouring active neurons apart, so 8-connected components separate them.
+    /// </summary>
+    public static void PaintTarget(int[][] masks, int[] active, int heightPx, int widthPx, int[] owner, Span<float> target)
+    {
+        const int none = -1, shared = -2;
+        Array.Fill(owner, none);
+        foreach (int j in active)
+            foreach (int px in masks[j]) owner[px] = owner[px] == none ? j : shared;
+        target.Clear();
+        foreach (int j in active)
+            foreach (int px in masks[j])
+            {
+                if (owner[px] != j) continue;
+                int r = px / widthPx, c = px % widthPx;
+                bool touches = false;
+                for (int dr = -1; dr <= 1 && !touches; dr++)
+                    for (int dc = -1; dc <= 1; dc++)
+                    {
+                        int rr = r + dr, cc = c + dc;
+                        if (rr < 0 || rr >= heightPx || cc < 0 || cc >= widthPx) continue;
+                        int o = owner[rr * widthPx + cc];
+                        if (o != none && o != j) { touches = true; break; }
+                    }
+                if (!touches) target[px] = 1;
+            }
     }
 
     /// <summary>Median over masks of the diameter of the disk of equal area, px.</summary>

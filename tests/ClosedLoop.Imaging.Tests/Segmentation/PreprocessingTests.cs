@@ -35,19 +35,19 @@ public class PreprocessingTests
         const double sigma = 20, baseline = 1000, amplitude = 60;
         var frame = new float[P];
         var snr = new float[P];
-        int frames = 9000;
+        int frames = 13000;
         var quiet = new List<float>();
         var plateau = new List<float>();
         int L = pre.TemplateLength;
         for (int t = 0; t < frames; t++)
         {
-            // A 40-frame plateau of +amplitude every 1000 frames (4 % of the time, after the first 1000 frames): long
-            // enough for the filter to fill, rare enough not to bias the robust baseline and noise.
-            bool up = t >= 1000 && t % 1000 < 40;
+            // A 40-frame plateau of +amplitude every 2000 frames (2 % of the time, after the first 1000 frames): long
+            // enough for the filter to fill, rare enough not to bias the robust baseline and noise much.
+            bool up = t >= 1000 && t % 2000 < 40;
             for (int i = 0; i < P; i++) frame[i] = (float)(baseline + (up ? amplitude : 0) + sigma * Gaussian(rng));
             pre.Process(frame, snr);
             if (t < 1000) continue;
-            int phase = t % 1000;
+            int phase = t % 2000;
             if (phase >= L && phase < 40) plateau.AddRange(snr);
             else if (phase > 40 + L) quiet.AddRange(snr);
         }
@@ -87,16 +87,22 @@ public class PreprocessingTests
                 Assert.Equal(y, filtered[t][i], 0.05);
             }
         // Batch recomputation over the last 1000 frames (stationary noise): median and 1.4826 × median |y − median|.
+        // Both the tracker and a 1000-frame batch of a filtered (correlated) series scatter by several per cent per
+        // pixel, so each pixel gets a loose bound and the average over the 128 pixels a tight one.
+        double sumRatio = 0, sumOffset = 0;
         for (int i = 0; i < P; i++)
         {
             var ys = Enumerable.Range(frames - 1000, 1000).Select(t => (double)filtered[t][i]).Order().ToArray();
             double med = ys[ys.Length / 2];
             var dev = ys.Select(v => Math.Abs(v - med)).Order().ToArray();
             double sigma = 1.4826 * dev[dev.Length / 2];
-            // The tracked median wanders around the batch median by about 0.1 σ at this time constant.
-            Assert.InRange(pre.Median[i], med - 0.3 * sigma, med + 0.3 * sigma);
-            Assert.InRange(pre.NoiseAt(i) / sigma, 0.85, 1.15);
+            Assert.InRange(pre.Median[i], med - 0.4 * sigma, med + 0.4 * sigma);
+            Assert.InRange(pre.NoiseAt(i) / sigma, 0.7, 1.3);
+            sumRatio += pre.NoiseAt(i) / sigma;
+            sumOffset += (pre.Median[i] - med) / sigma;
         }
+        Assert.InRange(sumRatio / P, 0.95, 1.05);
+        Assert.InRange(sumOffset / P, -0.05, 0.05);
     }
 
     [Fact]
