@@ -38,7 +38,7 @@ public static class BenchCommand
         var cmd = new Command("bench", "Measure the fast loop on simulated frames: frames/s on one core, allocations per frame, latency percentiles from frame complete to stimulation decision.")
             { width, height, rois, frames, json, scan, record, speedUp, dir, bus, dashboard, models, quick, segmentation };
         cmd.SetAction(p => p.GetValue(segmentation)
-            ? SegmentBench.Run(AnsiConsole.Console, p.GetValue(quick))
+            ? SegmentBench.Run(Console.Out, p.GetValue(quick))
             : p.GetValue(scan)
             ? ScanBench.Execute(AnsiConsole.Console)
             : p.GetValue(bus) || p.GetValue(dashboard) || p.GetValue(models)

@@ -6,7 +6,6 @@ using ClosedLoop.Models;
 using ClosedLoop.Models.Inference;
 using ClosedLoop.Models.Layers;
 using ClosedLoop.Models.OnnxRuntime;
-using Spectre.Console;
 
 namespace ClosedLoop.Cli;
 
@@ -20,9 +19,9 @@ public static class SegmentBench
 {
     private sealed record Row(string Case, string Backend, int Threads, int Batch, double P50Ms, double P99Ms, double MaxMs, double FramesPerS);
 
-    /// <summary>Runs the benchmark and prints the table on <paramref name="console"/>; <paramref name="quick"/> measures
+    /// <summary>Runs the benchmark and prints the table on <paramref name="output"/>; <paramref name="quick"/> measures
     /// fewer frames. Returns the exit code.</summary>
-    public static int Run(IAnsiConsole console, bool quick = false)
+    public static int Run(TextWriter output, bool quick = false)
     {
         try
         {
@@ -30,7 +29,7 @@ public static class SegmentBench
             var baseline = shipped with
             {
                 Network = Architectures.ShallowUNet(32, 32, shipped.Channels, 1, ActivationKind.Elu, 2, 1),
-                ConvsPerLevel = 2, Name = "SUNS default (2 conv/depth, random weights)",
+                ConvsPerLevel = 2, Name = "SUNS default, 2 conv/depth",
             };
             bool ort = OnnxRuntimeLibrary.TryLoad(null, out string? reason) is not null;
             var rows = new List<Row>();
@@ -43,29 +42,28 @@ public static class SegmentBench
                 foreach (var kind in ort ? new[] { BackendKind.OnnxRuntime, BackendKind.Managed } : new[] { BackendKind.Managed })
                 {
                     rows.Add(Measure($"{size} baseline: {baseline.Name}", baseline, h, w, threads, batch, kind, frames, seconds));
-                    rows.Add(Measure($"{size} shipped: {shipped.Channels.Length} depths {string.Join("/", shipped.Channels)}, {shipped.ConvsPerLevel} conv/depth", shipped, h, w, threads, batch, kind, frames, seconds));
+                    rows.Add(Measure($"{size} shipped, {shipped.ConvsPerLevel} conv/depth", shipped, h, w, threads, batch, kind, frames, seconds));
                 }
             }
             var inv = CultureInfo.InvariantCulture;
-            var table = new Table().AddColumns("case", "backend", "threads", "batch", "p50 ms/frame", "p99 ms/frame", "max ms/frame", "frames/s");
+            output.WriteLine("Segmenter per frame (call time ÷ batch): raw frame → SNR frame → probability map.");
+            output.WriteLine($"{"case",-44} {"engine",-11} {"thr",3} {"batch",5} {"p50 ms",8} {"p99 ms",8} {"max ms",8} {"frames/s",9}");
             foreach (var r in rows)
-                table.AddRow(Markup.Escape(r.Case), Markup.Escape(r.Backend), r.Threads.ToString(inv), r.Batch.ToString(inv), r.P50Ms.ToString("0.000", inv),
-                    r.P99Ms.ToString("0.000", inv), r.MaxMs.ToString("0.000", inv), r.FramesPerS.ToString("0", inv));
-            console.Write(table);
+                output.WriteLine(string.Create(inv, $"{r.Case,-44} {r.Backend.Replace("onnxruntime ", "ORT ").Replace(" (CPU)", ""),-11} {r.Threads,3} {r.Batch,5} {r.P50Ms,8:0.000} {r.P99Ms,8:0.000} {r.MaxMs,8:0.000} {r.FramesPerS,9:0}"));
             foreach (var g in rows.Where(r => r.Case.Contains("shipped")).GroupBy(r => (r.Case[..r.Case.IndexOf(' ')], r.Backend)))
             {
                 var s = g.First();
                 var b = rows.FirstOrDefault(r => r.Case.StartsWith(g.Key.Item1 + " baseline", StringComparison.Ordinal) && r.Backend == s.Backend);
                 if (b is not null)
-                    console.MarkupLine(Markup.Escape(string.Create(inv, $"{g.Key.Item1} {s.Backend}: shipped {s.FramesPerS:0} frames/s = {s.FramesPerS / b.FramesPerS:0.00} × the baseline's {b.FramesPerS:0}.")));
+                    output.WriteLine((string.Create(inv, $"{g.Key.Item1} {s.Backend}: shipped {s.FramesPerS:0} frames/s = {s.FramesPerS / b.FramesPerS:0.00} × the baseline's {b.FramesPerS:0}.")));
             }
-            if (!ort) console.MarkupLine(Markup.Escape("ONNX Runtime not measured: " + reason));
-            console.MarkupLine(Markup.Escape($"Targets: ≥ 1000 frames/s at 120×88 on 2 cores, ≥ 30 frames/s at 512×512 on one core. Machine: {Environment.ProcessorCount} logical CPUs; other load on it slows every row alike."));
+            if (!ort) output.WriteLine(("ONNX Runtime not measured: " + reason));
+            output.WriteLine(($"Targets: ≥ 1000 frames/s at 120×88 on 2 cores, ≥ 30 frames/s at 512×512 on one core. Machine: {Environment.ProcessorCount} logical CPUs; other load on it slows every row alike."));
             return ExitCodes.Ok;
         }
         catch (SettingException ex)
         {
-            console.MarkupLine($"[red]{Markup.Escape(ex.Message)}[/]");
+            output.WriteLine(ex.Message);
             return ExitCodes.BadInput;
         }
     }
@@ -93,7 +91,7 @@ public static class SegmentBench
             pre.Process(frames.AsSpan(k++ % n * p, p), snr);
             times.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
         }
-        return Summarise($"{size} preprocessing alone (template {pre.TemplateLength} frames)", "—", 1, 1, times, k, total.Elapsed.TotalSeconds);
+        return Summarise($"{size} preprocessing alone ({pre.TemplateLength} taps)", "-", 1, 1, times, k, total.Elapsed.TotalSeconds);
     }
 
     private static Row Measure(string name, SegmentationModel model, int h, int w, int threads, int batch, BackendKind kind, ushort[] frames, double seconds)
