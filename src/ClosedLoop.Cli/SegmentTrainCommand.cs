@@ -26,9 +26,10 @@ namespace ClosedLoop.Cli;
 /// <param name="Seed">Seed of movies, initialisation and augmentation.</param>
 /// <param name="Training">Network and optimisation settings.</param>
 /// <param name="PixelSizeUm">Pixel size of the training data, µm (NaN when not calibrated).</param>
+/// <param name="BackgroundRadiusPx">Spatial high-pass radius of the SNR frames, px (0 = off).</param>
 public sealed record SegmentTrainOptions(string OutFolder, string ModelName, int[] Parts, int[] ValidateParts, double[] NoiseLevels,
     string[] Indicators, int Frames, double FrameRateHz, double RateHz, string? TemplateIndicator, string[] Movies, string[] MaskFiles,
-    double MovieRateHz, int Seed, SegmentationTrainingSettings Training, double PixelSizeUm = double.NaN);
+    double MovieRateHz, int Seed, SegmentationTrainingSettings Training, double PixelSizeUm = double.NaN, int BackgroundRadiusPx = 0);
 
 /// <summary>
 /// <c>closedloop segment train</c>: renders synthetic movies of the YST footprints (firmware-sim) at several noise levels
@@ -66,9 +67,10 @@ public static class SegmentTrainCommand
         var threads = new Option<int>("--threads") { Description = "Training threads.", DefaultValueFactory = _ => d.Threads };
         var targetSnr = new Option<double>("--target-snr") { Description = "A neuron is in a frame's target when its filtered transient is at least this many σ of its ROI-mean noise.", DefaultValueFactory = _ => d.TargetSnr };
         var stride = new Option<int>("--frame-stride") { Description = "Keep every n-th frame after the warm-up.", DefaultValueFactory = _ => d.FrameStride };
+        var background = new Option<int>("--background-radius-px") { Description = "Spatial high-pass of the SNR frames: subtract the mean over a (2r+1)² square; 0 = off.", DefaultValueFactory = _ => 0 };
         var pixel = new Option<double?>("--pixel-size-um") { Description = "Pixel size of the training data, µm (stored in the model; default: not calibrated)." };
         var cmd = new Command("train", "Train the segmentation U-Net on synthetic movies of the YST footprints (and optional labelled recordings), validate on held-out parts, write ONNX.")
-            { outDir, name, parts, validate, noise, indicators, frames, rate, firing, template, movies, masks, movieRate, seed, epochs, crop, convs, channels, batch, lr, threads, targetSnr, stride, pixel };
+            { outDir, name, parts, validate, noise, indicators, frames, rate, firing, template, movies, masks, movieRate, seed, epochs, crop, convs, channels, batch, lr, threads, targetSnr, stride, pixel, background };
         cmd.SetAction(p =>
         {
             try
@@ -81,7 +83,7 @@ public static class SegmentTrainCommand
                         Epochs = p.GetValue(epochs), CropPx = p.GetValue(crop), ConvsPerLevel = p.GetValue(convs), Channels = Ints("--channels", p.GetValue(channels)),
                         BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), Threads = p.GetValue(threads), TargetSnr = p.GetValue(targetSnr),
                         FrameStride = p.GetValue(stride), Seed = p.GetValue(seed),
-                    }, p.GetValue(pixel) ?? double.NaN);
+                    }, p.GetValue(pixel) ?? double.NaN, p.GetValue(background));
                 return Execute(o, AnsiConsole.Console);
             }
             catch (SettingException ex)
@@ -127,7 +129,8 @@ public static class SegmentTrainCommand
         if (o.Movies.Length != o.MaskFiles.Length) throw new SettingException("--masks", o.MaskFiles.Length, $"one masks file per --movie ({o.Movies.Length})");
         if (o.Parts.Length == 0 && o.Movies.Length == 0) throw new SettingException("--parts", "", "at least one part, or a --movie with --masks");
         string templateName = o.TemplateIndicator ?? (o.Indicators.Length > 0 ? o.Indicators[0] : "GCaMP6s");
-        var pre = SnrSettings.ForIndicator(templateName, o.FrameRateHz);
+        var pre = SnrSettings.ForIndicator(templateName, o.FrameRateHz) with { BackgroundRadiusPx = o.BackgroundRadiusPx };
+        pre.Validate();
         foreach (var ind in o.Indicators) SnrSettings.ForIndicator(ind, o.FrameRateHz);
         Directory.CreateDirectory(o.OutFolder);
 
@@ -228,6 +231,7 @@ public static class SegmentTrainCommand
             + string.Create(inv, $"--seed {o.Seed} --epochs {t.Epochs} --crop-px {t.CropPx} --convs-per-level {t.ConvsPerLevel} --channels {string.Join(",", t.Channels)} --batch {t.BatchSize} ")
             + string.Create(inv, $"--learning-rate {t.LearningRate} --threads {t.Threads} --target-snr {t.TargetSnr} --frame-stride {t.FrameStride}")
             + (o.TemplateIndicator is null ? "" : $" --template-indicator {o.TemplateIndicator}")
+            + (o.BackgroundRadiusPx == 0 ? "" : $" --background-radius-px {o.BackgroundRadiusPx}")
             + (o.Movies.Length == 0 ? "" : $" --movie {string.Join(",", o.Movies)} --masks {string.Join(",", o.MaskFiles)} --movie-rate-hz {o.MovieRateHz.ToString(inv)}");
     }
 

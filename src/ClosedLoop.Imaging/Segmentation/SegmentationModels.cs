@@ -87,6 +87,7 @@ public sealed record SegmentationModel
             ["template_cutoff"] = F(p.TemplateCutoff),
             ["baseline_time_constant_s"] = F(p.BaselineTimeConstantS),
             ["warmup_s"] = F(p.WarmupS),
+            ["background_radius_px"] = p.BackgroundRadiusPx.ToString(CultureInfo.InvariantCulture),
             ["nu_min"] = F(NuMin),
             ["nu_max"] = F(NuMax),
             ["pixel_nu_min"] = F(PixelNuMin),
@@ -143,11 +144,12 @@ public sealed record SegmentationModel
             TemplateCutoff = Num("template_cutoff"),
             BaselineTimeConstantS = Num("baseline_time_constant_s"),
             WarmupS = Num("warmup_s"),
+            BackgroundRadiusPx = Num("background_radius_px", false) is double r && !double.IsNaN(r) ? (int)r : 0,
         };
         try { pre.Validate(); }
         catch (SettingException ex) { throw new SettingException("segmentation.model", source, $"{what}: its preprocessing metadata is out of range ({ex.Message})"); }
         string[] known = ["closedloop.kind", "channels", "convs_per_level", "frame_rate_hz", "frame_rate_min_hz", "frame_rate_max_hz", "indicator",
-            "indicator_rise_s", "indicator_decay_s", "template_cutoff", "baseline_time_constant_s", "warmup_s", "nu_min", "nu_max",
+            "indicator_rise_s", "indicator_decay_s", "template_cutoff", "baseline_time_constant_s", "warmup_s", "background_radius_px", "nu_min", "nu_max",
             "pixel_nu_min", "pixel_nu_max", "neuron_diameter_px", "pixel_size_um"];
         return new SegmentationModel
         {

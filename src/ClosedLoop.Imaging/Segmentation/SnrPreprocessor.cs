@@ -37,6 +37,11 @@ public sealed record SnrSettings
     /// deviation (exact, Welford), after that the robust trackers take over from them.</summary>
     public double WarmupS { get; init; } = 2;
 
+    /// <summary>Spatial high-pass of the SNR frame, px (0 = off, else 2–256): the mean SNR over a square of side
+    /// 2·r + 1 around each pixel is subtracted, which removes field-wide swings (shared neuropil, laser power) that
+    /// per-pixel normalisation turns into a uniform SNR offset.</summary>
+    public int BackgroundRadiusPx { get; init; }
+
     /// <summary>Kinetics of the indicator presets the simulator knows (GCaMP6s, GCaMP6f, OGB-1): rise and decay, s.</summary>
     public static IReadOnlyDictionary<string, (double RiseS, double DecayS)> Presets { get; } =
         new Dictionary<string, (double, double)>(StringComparer.OrdinalIgnoreCase)
@@ -65,6 +70,7 @@ public sealed record SnrSettings
         Check.InRange("segmentation.templateCutoff", TemplateCutoff, 0.05, 1);
         Check.InRange("segmentation.baselineTimeConstantS", BaselineTimeConstantS, 0.5, 600);
         Check.InRange("segmentation.warmupS", WarmupS, 0.1, 120);
+        if (BackgroundRadiusPx != 0) Check.InRange("segmentation.backgroundRadiusPx", BackgroundRadiusPx, 2, 256);
         if (BaselineTimeConstantS * FrameRateHz < 5)
             throw new SettingException("segmentation.baselineTimeConstantS", BaselineTimeConstantS,
                 string.Create(CultureInfo.InvariantCulture, $"at least 5 frames ({5 / FrameRateHz:0.###} s at {FrameRateHz} Hz)"));
@@ -132,6 +138,7 @@ public sealed class SnrPreprocessor
     private readonly float[][] _history;
     private readonly float[] _filtered;
     private readonly float[] _median, _mad, _m2;
+    private readonly float[] _boxRows, _boxCol;
     private readonly float _cm, _cs;
     private int _pos;
     private long _frames;
@@ -154,6 +161,8 @@ public sealed class SnrPreprocessor
         _median = new float[p];
         _mad = new float[p];
         _m2 = new float[p];
+        _boxRows = settings.BackgroundRadiusPx > 0 ? new float[p] : [];
+        _boxCol = settings.BackgroundRadiusPx > 0 ? new float[heightPx] : [];
         double tauFrames = settings.BaselineTimeConstantS * settings.FrameRateHz;
         _cm = (float)(1 / (0.7979 * tauFrames));
         _cs = (float)(1 / (0.6356 * tauFrames));
@@ -256,6 +265,48 @@ public sealed class SnrPreprocessor
         }
         if (_frames <= WarmupFrames) Warmup(snr);
         else Track(snr[..p]);
+        if (Settings.BackgroundRadiusPx > 0) SubtractLocalMean(snr[..p], Settings.BackgroundRadiusPx);
+    }
+
+    /// <summary>snr −= box mean of radius r (edges: the mean over the part of the box inside the frame), in O(pixels)
+    /// with running sums along rows, then along columns.</summary>
+    private void SubtractLocalMean(Span<float> snr, int r)
+    {
+        int h = HeightPx, w = WidthPx;
+        var rows = _boxRows;
+        for (int y = 0; y < h; y++)
+        {
+            var src = snr.Slice(y * w, w);
+            var dst = rows.AsSpan(y * w, w);
+            float sum = 0;
+            for (int x = 0; x <= Math.Min(r, w - 1); x++) sum += src[x];
+            for (int x = 0; x < w; x++)
+            {
+                dst[x] = sum;
+                int add = x + r + 1, sub = x - r;
+                if (add < w) sum += src[add];
+                if (sub >= 0) sum -= src[sub];
+            }
+        }
+        var col = _boxCol;
+        for (int x = 0; x < w; x++)
+        {
+            float sum = 0;
+            for (int y = 0; y <= Math.Min(r, h - 1); y++) sum += rows[y * w + x];
+            for (int y = 0; y < h; y++)
+            {
+                col[y] = sum;
+                int add = y + r + 1, sub = y - r;
+                if (add < h) sum += rows[add * w + x];
+                if (sub >= 0) sum -= rows[sub * w + x];
+            }
+            int nx = Math.Min(w - 1, x + r) - Math.Max(0, x - r) + 1;
+            for (int y = 0; y < h; y++)
+            {
+                int ny = Math.Min(h - 1, y + r) - Math.Max(0, y - r) + 1;
+                snr[y * w + x] -= col[y] / (nx * ny);
+            }
+        }
     }
 
     private void Warmup(Span<float> snr)

@@ -108,7 +108,7 @@ public class PreprocessingTests
     [Fact]
     public void Process_AllocatesNothingPerFrame()
     {
-        var pre = new SnrPreprocessor(SnrSettings.ForIndicator("GCaMP6s", 30), H, W);
+        var pre = new SnrPreprocessor(SnrSettings.ForIndicator("GCaMP6s", 30) with { BackgroundRadiusPx = 4 }, H, W);
         var frame = new ushort[P];
         var snr = new float[P];
         var rng = new Random(1);
@@ -133,6 +133,38 @@ public class PreprocessingTests
         a.Reset();
         foreach (var f in frames) { a.Process(f, sa); b.Process(f, sb); }
         Assert.Equal(sb, sa);
+    }
+
+    [Fact]
+    public void BackgroundRadius_SubtractsTheLocalMeanSnr_SoAFieldWideSwingVanishes()
+    {
+        var plain = SnrSettings.ForIndicator("GCaMP6f", 30);
+        var a = new SnrPreprocessor(plain, H, W);
+        var b = new SnrPreprocessor(plain with { BackgroundRadiusPx = 3 }, H, W);
+        var rng = new Random(9);
+        var frame = new float[P];
+        var sa = new float[P];
+        var sb = new float[P];
+        double meanA = 0, meanB = 0;
+        for (int t = 0; t < 400; t++)
+        {
+            bool swing = t >= 300 && t < 340; // the whole field brightens by 3 σ (shared neuropil, laser power)
+            for (int i = 0; i < P; i++) frame[i] = (float)(500 + (swing ? 60 : 0) + 20 * Gaussian(rng));
+            a.Process(frame, sa);
+            b.Process(frame, sb);
+            if (t >= 320 && t < 340) { meanA += sa.Average() / 20; meanB += sb.Average() / 20; }
+        }
+        Assert.True(meanA > 3, $"without the high-pass the swing shows as SNR {meanA:0.0}");
+        Assert.InRange(meanB, -0.3, 0.3);
+        // Exactly the plain SNR minus its (2r+1)² box mean, clipped at the edges.
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+            {
+                double sum = 0; int n = 0;
+                for (int yy = Math.Max(0, y - 3); yy <= Math.Min(H - 1, y + 3); yy++)
+                    for (int xx = Math.Max(0, x - 3); xx <= Math.Min(W - 1, x + 3); xx++) { sum += sa[yy * W + xx]; n++; }
+                Assert.Equal(sa[y * W + x] - sum / n, sb[y * W + x], 3);
+            }
     }
 
     [Theory]

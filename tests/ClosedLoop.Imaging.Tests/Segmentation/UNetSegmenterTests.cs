@@ -79,7 +79,7 @@ public class UNetSegmenterTests
     [Fact]
     public void ModelFile_RoundTripsMetadata_AndOpenConfiguresPreprocessingFromIt()
     {
-        var m = RandomModel() with { Preprocessing = SnrSettings.ForIndicator("GCaMP6f", 30) with { TemplateCutoff = 0.3, BaselineTimeConstantS = 7 } };
+        var m = RandomModel() with { Preprocessing = SnrSettings.ForIndicator("GCaMP6f", 30) with { TemplateCutoff = 0.3, BaselineTimeConstantS = 7, BackgroundRadiusPx = 9 } };
         string path = Path.Combine(Path.GetTempPath(), $"seg-{Guid.NewGuid():N}.onnx");
         try
         {
@@ -87,6 +87,7 @@ public class UNetSegmenterTests
             using var seg = (UNetSegmenter)SegmentationModels.Open(path, 32, 48, 15, BackendKind.Managed);
             Assert.Equal(0.3, seg.Preprocessor.Settings.TemplateCutoff);
             Assert.Equal(7, seg.Preprocessor.Settings.BaselineTimeConstantS);
+            Assert.Equal(9, seg.Preprocessor.Settings.BackgroundRadiusPx);
             Assert.Equal(15, seg.Preprocessor.Settings.FrameRateHz); // the template is resampled to the movie's rate
             Assert.Equal("GCaMP6f", seg.Preprocessor.Settings.Indicator);
             Assert.Contains("ν 1–4", seg.Description);
