@@ -184,7 +184,7 @@ public static class TrainingTargets
         return new TrainingSet
         {
             Name = movie.Name, HeightPx = h, WidthPx = w, Snr = snrOut, Targets = targets, FrameIndices = keep.ToArray(),
-            ActiveNeurons = activeLists, Masks = movie.Masks, NoiseLevel = movie.NoiseLevel, PixelNoiseLevel = pre.PixelNoiseLevel(),
+            ActiveNeurons = activeLists, Masks = movie.Masks, NoiseLevel = movie.NoiseLevel, PixelNoiseLevel = pre.PixelNoiseLevel(UNetSegmenter.MinBaselineCounts),
             FrameRateHz = movie.FrameRateHz,
         };
     }

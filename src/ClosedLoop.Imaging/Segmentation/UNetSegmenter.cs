@@ -10,7 +10,8 @@ namespace ClosedLoop.Imaging.Segmentation;
 /// <param name="FrameRateHz">The movie's frame rate.</param>
 /// <param name="FrameRateInside">The frame rate lies within [min / 1.5, max × 1.5] of the training rates.</param>
 /// <param name="PixelNoiseLevel">Per-pixel ν measured so far (<see cref="SnrPreprocessor.PixelNoiseLevel"/>); NaN during warm-up.</param>
-/// <param name="NoiseInside">The measured per-pixel ν lies within [min / 1.5, max × 1.5] of the training movies' (true during warm-up).</param>
+/// <param name="NoiseInside">The measured per-pixel ν lies within [min / 1.5, max × 1.5] of the training movies' (true during
+/// warm-up; false when no pixel is bright enough to measure it).</param>
 /// <param name="Message">One line for a report: what is out of range and the training range.</param>
 public sealed record TrainingRangeCheck(bool Inside, double FrameRateHz, bool FrameRateInside, double PixelNoiseLevel, bool NoiseInside, string Message);
 
@@ -26,6 +27,10 @@ public sealed class UNetSegmenter : IFrameSegmenter
 {
     /// <summary>Tolerance factor of <see cref="CheckTrainingRange"/>: inside means within [min / 1.5, max × 1.5].</summary>
     public const double RangeTolerance = 1.5;
+
+    /// <summary>Pixels whose filtered baseline is below this many counts are left out of the measured noise level (as in
+    /// training, where the range stored in the model was measured the same way).</summary>
+    public const double MinBaselineCounts = 1;
 
     private readonly SnrPreprocessor _pre;
     private readonly IInferenceBackend _backend;
@@ -135,11 +140,14 @@ public sealed class UNetSegmenter : IFrameSegmenter
         var inv = CultureInfo.InvariantCulture;
         double rate = _pre.Settings.FrameRateHz;
         bool rateOk = rate >= m.FrameRateMinHz / RangeTolerance && rate <= m.FrameRateMaxHz * RangeTolerance;
-        double nu = _pre.PixelNoiseLevel();
-        bool nuOk = double.IsNaN(nu) || double.IsNaN(m.PixelNuMin) || (nu >= m.PixelNuMin / RangeTolerance && nu <= m.PixelNuMax * RangeTolerance);
+        bool measured = _pre.FramesSeen > _pre.WarmupFrames;
+        double nu = _pre.PixelNoiseLevel(MinBaselineCounts);
+        bool nuOk = !measured || double.IsNaN(m.PixelNuMin)
+            || (!double.IsNaN(nu) && nu >= m.PixelNuMin / RangeTolerance && nu <= m.PixelNuMax * RangeTolerance);
         var parts = new List<string>();
         if (!rateOk) parts.Add(string.Create(inv, $"frame rate {rate:0.##} Hz is outside the training range {m.FrameRateMinHz:0.##}–{m.FrameRateMaxHz:0.##} Hz"));
-        if (!nuOk) parts.Add(string.Create(inv, $"pixel noise level ν {nu:0.#} is outside the training range {m.PixelNuMin:0.#}–{m.PixelNuMax:0.#}"));
+        if (!nuOk && double.IsNaN(nu)) parts.Add(string.Create(inv, $"no pixel has a baseline of {MinBaselineCounts} counts or more: the movie is too dim to measure its pixel noise level (training range {m.PixelNuMin:0.#}–{m.PixelNuMax:0.#})"));
+        else if (!nuOk) parts.Add(string.Create(inv, $"pixel noise level ν {nu:0.#} is outside the training range {m.PixelNuMin:0.#}–{m.PixelNuMax:0.#}"));
         string msg = parts.Count == 0
             ? string.Create(inv, $"inside the training range (frame rate {rate:0.##} Hz, pixel ν {(double.IsNaN(nu) ? "not measured yet" : nu.ToString("0.#", inv))})")
             : string.Join("; ", parts) + ": check the masks, or fine-tune on labelled frames of this rig ('closedloop segment train --movie … --masks …')";

@@ -162,6 +162,24 @@ public class UNetSegmenterTests
         Assert.True(seg.CheckTrainingRange().Inside, seg.CheckTrainingRange().Message);
     }
 
+    [Fact]
+    public void TrainingRangeCheck_FlagsAMovieFarNoisierThanTraining()
+    {
+        var movie = SegmentationMovie.Render(new SegmentationMovieOptions("builtin:YST_part21", 150, 30, "GCaMP6s", 8, Seed: 5));
+        using var seg = (UNetSegmenter)SegmentationModels.Open(null, movie.HeightPx, movie.WidthPx, 30, BackendKind.Managed);
+        Assert.True(seg.CheckTrainingRange().NoiseInside, "not measured during the warm-up: no flag yet");
+        var maps = new float[movie.FrameCount * movie.HeightPx * movie.WidthPx];
+        seg.Process(movie.Frames, movie.FrameCount, maps);
+        var check = seg.CheckTrainingRange();
+        Assert.True(check.FrameRateInside);
+        Assert.False(check.NoiseInside, check.Message);
+        Assert.False(check.Inside);
+        // At ν = 8 the pixels hold a fraction of a photon per frame: either the measured pixel ν is far above the
+        // training range, or no pixel is bright enough to measure it; both are flagged.
+        Assert.True(double.IsNaN(check.PixelNoiseLevel) || check.PixelNoiseLevel > seg.Model.PixelNuMax * UNetSegmenter.RangeTolerance, $"pixel ν {check.PixelNoiseLevel}");
+        Assert.Contains("noise level", check.Message);
+    }
+
     // Measured 0.567 with the shipped model; an all-ones map scores about 0.2, an empty one 0.
     private const double DiceFloor = 0.45;
 }
