@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using ClosedLoop.Core;
 using ClosedLoop.Models;
 using ClosedLoop.Models.Inference;
