@@ -33,16 +33,19 @@ public static class BenchCommand
         var bus = new Option<bool>("--bus") { Description = "Measure the ZeroMQ event bus: small messages per second on loopback tcp and inproc, and with a subscriber that never reads." };
         var dashboard = new Option<bool>("--dashboard") { Description = "Measure the dashboard: frames per second delivered to a WebSocket client at 512×512, and what it adds to the tap's cost." };
         var models = new Option<bool>("--models") { Description = "Measure the neural networks: spike CNN per frame for 1000 ROIs and U-Net frames/s, through ONNX Runtime and the managed forward." };
-        var quick = new Option<bool>("--quick") { Description = "With --models or --bus: a shorter run." };
+        var quick = new Option<bool>("--quick") { Description = "With --models, --bus or --segmentation: a shorter run." };
         var registration = new Option<bool>("--registration") { Description = "Measure online motion correction: rigid and piecewise-rigid registration of 512×512 frames of moving virtual tissue, cost per frame against a frame copy and trace extraction, and the error against the known motion." };
+        var segmentation = new Option<bool>("--segmentation") { Description = "Measure the segmenter (SNR preprocessing + U-Net): frames/s at 120×88 on 2 threads and 512×512 on one, ONNX Runtime and managed, against the SUNS default network." };
         var onlineSegmentation = new Option<bool>("--online-segmentation") { Description = "Measure what online segmentation in the slow loop costs the fast loop: paced frames with and without a segmenting slow loop (a CPU-heavy stand-in for the model) in the same process." };
         var segmentationMs = new Option<double>("--segmentation-ms") { Description = "With --online-segmentation: the stand-in model's arithmetic per frame, ms.", DefaultValueFactory = _ => 2 };
         var cmd = new Command("bench", "Measure the fast loop on simulated frames: frames/s on one core, allocations per frame, latency percentiles from frame complete to stimulation decision.")
-            { width, height, rois, frames, json, scan, record, speedUp, dir, bus, dashboard, models, quick, registration };
+            { width, height, rois, frames, json, scan, record, speedUp, dir, bus, dashboard, models, quick, registration, segmentation };
         cmd.Options.Add(onlineSegmentation);
         cmd.Options.Add(segmentationMs);
         cmd.SetAction(p => p.GetValue(registration)
             ? RegistrationBench.Execute(p.GetValue(frames) ?? 1000, AnsiConsole.Console)
+            : p.GetValue(segmentation)
+            ? SegmentBench.Run(Console.Out, p.GetValue(quick))
             : p.GetValue(onlineSegmentation)
             ? OnlineSegmentationBench.Execute(p.GetValue(width), p.GetValue(height), p.GetValue(rois), p.GetValue(frames) ?? 6000, p.GetValue(speedUp), p.GetValue(segmentationMs), AnsiConsole.Console)
             : p.GetValue(scan)

@@ -60,6 +60,7 @@ public static class SegmentCommand
             p.GetValue(initial), p.GetValue(update), p.GetValue(backend)), AnsiConsole.Console));
         cmd.Subcommands.Add(CreateScore());
         cmd.Subcommands.Add(CreateBench());
+        cmd.Subcommands.Add(SegmentTrainCommand.Create());
         return cmd;
     }
 
