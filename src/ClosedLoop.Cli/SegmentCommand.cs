@@ -45,7 +45,7 @@ public static class SegmentCommand
         var threshold = new Option<double>("--threshold") { Description = "Probability threshold, (0, 1].", DefaultValueFactory = _ => d.ProbabilityThreshold };
         var minArea = new Option<int>("--min-area-px") { Description = "Smallest mask kept, pixels.", DefaultValueFactory = _ => d.MinAreaPx };
         var maxArea = new Option<int>("--max-area-px") { Description = "Largest mask kept, pixels.", DefaultValueFactory = _ => d.MaxAreaPx };
-        var minFrames = new Option<int>("--min-frames") { Description = "Temporal consistency: consecutive frames a mask must be found in.", DefaultValueFactory = _ => d.MinConsecutiveFrames };
+        var minFrames = new Option<int>("--min-frames") { Description = "Temporal consistency: consecutive frames a mask must be found in (0 = automatic: 0.6 × the model's temporal filter length, at least 3).", DefaultValueFactory = _ => d.MinConsecutiveFrames };
         var initial = new Option<double>("--initial-s") { Description = "With --online: seconds of frames (after the model's warm-up) for the initial ROI set.", DefaultValueFactory = _ => 30.0 };
         var update = new Option<double>("--update-s") { Description = "With --online: seconds between updates of the ROI set.", DefaultValueFactory = _ => 1.0 };
         var backend = new Option<BackendKind>("--backend") { Description = "Inference backend: Auto, OnnxRuntime or Managed.", DefaultValueFactory = _ => BackendKind.Auto };
@@ -226,6 +226,7 @@ public static class SegmentCommand
         truth?.CheckSameFrame(new MaskSet(h, w, Array.Empty<int[]>(), sourceName: o.MoviePath));
 
         IFrameSegmenter segmenter = OpenModel(o, h, w, rateHz, openSegmenter);
+        settings = settings.ForFilter(segmenter.TemporalFilterFrames);
         string mode = o.Online ? "online" : "batch";
         string modelDescription = segmenter.Description;
         console.MarkupLine($"{Markup.Escape(Path.GetFileName(o.MoviePath))}: {reader.FrameCount:N0} frames of {w}×{h} px at {rateHz.ToString("0.##", CultureInfo.InvariantCulture)} Hz; "

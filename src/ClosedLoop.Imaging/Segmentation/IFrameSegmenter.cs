@@ -18,6 +18,10 @@ public interface IFrameSegmenter : IDisposable
     /// Maps written earlier are valid numbers but should not seed masks.</summary>
     int WarmupFrames { get; }
 
+    /// <summary>Length of the segmenter's temporal filter in frames (1 = none): its noise stays correlated over about this
+    /// many frames, which sets the automatic temporal-consistency rule (<see cref="SegmentationSettings.ForFilter"/>).</summary>
+    int TemporalFilterFrames => 1;
+
     /// <summary>Short description for reports: model name, backend, training range.</summary>
     string Description { get; }
 

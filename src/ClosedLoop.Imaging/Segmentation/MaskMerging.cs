@@ -43,7 +43,7 @@ public sealed class MaskMerger
     {
         HeightPx = Check.InRange("heightPx", heightPx, 1, RoiSet.MaxSidePx);
         WidthPx = Check.InRange("widthPx", widthPx, 1, RoiSet.MaxSidePx);
-        _s = settings.Validate();
+        _s = settings.Validate().ForFilter(1);
         _owner = new int[heightPx * widthPx];
         Array.Fill(_owner, -1);
     }

@@ -39,7 +39,7 @@ public sealed class OnlineSegmentation : IOnlineSegmentation
     public OnlineSegmentation(IFrameSegmenter segmenter, SegmentationSettings settings, bool ownsSegmenter = true)
     {
         _segmenter = segmenter ?? throw new ArgumentNullException(nameof(segmenter));
-        _settings = settings.Validate();
+        _settings = settings = settings.Validate().ForFilter(segmenter.TemporalFilterFrames);
         _ownsSegmenter = ownsSegmenter;
         HeightPx = segmenter.HeightPx;
         WidthPx = segmenter.WidthPx;

@@ -35,8 +35,16 @@ public sealed record SegmentationSettings
     public double MaskFraction { get; init; } = 0.5;
 
     /// <summary>Temporal consistency: a merged mask is kept only when it was found in at least this many consecutive
-    /// frames (SUNS "cons"); 1 keeps everything. Range 1..1000.</summary>
-    public int MinConsecutiveFrames { get; init; } = 3;
+    /// frames (SUNS "cons"); 1 keeps everything. 0 (default) = automatic: 0.6 × the segmenter's temporal filter length,
+    /// at least 3 (<see cref="ForFilter"/>) — the matched filter keeps noise correlated over about its length, so noise
+    /// blobs also recur in consecutive frames (docs/segmentation.md, "Shipped models"). Range 0..1000.</summary>
+    public int MinConsecutiveFrames { get; init; }
+
+    /// <summary>These settings with an automatic <see cref="MinConsecutiveFrames"/> resolved for a temporal filter of
+    /// <paramref name="temporalFilterFrames"/> frames (see <see cref="IFrameSegmenter.TemporalFilterFrames"/>); explicit
+    /// values are kept.</summary>
+    public SegmentationSettings ForFilter(int temporalFilterFrames) => MinConsecutiveFrames > 0 ? this
+        : this with { MinConsecutiveFrames = Math.Max(3, (int)Math.Round(0.6 * Math.Max(1, temporalFilterFrames))) };
 
     /// <summary>Online mode: frames after the segmenter's warm-up used for the initial ROI set (SUNS: about 30 s of frames).
     /// Range 1..10,000,000.</summary>
@@ -60,7 +68,7 @@ public sealed record SegmentationSettings
         Fraction("mergeConsume", MergeConsume);
         Check.InRange("segmentation.mergeCentroidDistancePx", MergeCentroidDistancePx, 0, 100);
         Fraction("maskFraction", MaskFraction);
-        Check.InRange("segmentation.minConsecutiveFrames", MinConsecutiveFrames, 1, 1000);
+        Check.InRange("segmentation.minConsecutiveFrames", MinConsecutiveFrames, 0, 1000);
         Check.InRange("segmentation.initialFrames", InitialFrames, 1, 10_000_000);
         Check.InRange("segmentation.updateEveryFrames", UpdateEveryFrames, 1, 10_000_000);
         Fraction("deletedOverlap", DeletedOverlap);
@@ -75,5 +83,5 @@ public sealed record SegmentationSettings
 
     /// <summary>The settings on one line, for reports.</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"p ≥ {ProbabilityThreshold:0.###}, area {MinAreaPx}–{MaxAreaPx} px, merge IoU ≥ {MergeIou:0.##} or consume ≥ {MergeConsume:0.##} or centroids ≤ {MergeCentroidDistancePx:0.#} px, mask fraction {MaskFraction:0.##}, ≥ {MinConsecutiveFrames} consecutive frames");
+        $"p ≥ {ProbabilityThreshold:0.###}, area {MinAreaPx}–{MaxAreaPx} px, merge IoU ≥ {MergeIou:0.##} or consume ≥ {MergeConsume:0.##} or centroids ≤ {MergeCentroidDistancePx:0.#} px, mask fraction {MaskFraction:0.##}, ≥ {(MinConsecutiveFrames == 0 ? "auto" : MinConsecutiveFrames.ToString(CultureInfo.InvariantCulture))} consecutive frames");
 }

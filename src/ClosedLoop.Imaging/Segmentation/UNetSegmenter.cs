@@ -86,6 +86,9 @@ public sealed class UNetSegmenter : IFrameSegmenter
     public int WarmupFrames => _pre.WarmupFrames;
 
     /// <inheritdoc/>
+    public int TemporalFilterFrames => _pre.Taps.Length;
+
+    /// <inheritdoc/>
     public string Description
     {
         get
