@@ -6,7 +6,9 @@ namespace ClosedLoop.Cli;
 /// <summary>An online segmentation made for one run, and the line that describes its model in the report.</summary>
 /// <param name="Segmentation">The segmentation the slow loop pushes frames into (owned by the run from now on).</param>
 /// <param name="Description">Model, backend and training range, for the report.</param>
-public sealed record OnlineSegmentationInstance(IOnlineSegmentation Segmentation, string Description);
+/// <param name="TrainingRangeWarning">Asked at the end of the run: null when the movie stayed inside the model's
+/// training range, else what lay outside (<see cref="IFrameSegmenter.TrainingRangeWarning"/>).</param>
+public sealed record OnlineSegmentationInstance(IOnlineSegmentation Segmentation, string Description, Func<string?>? TrainingRangeWarning = null);
 
 /// <summary>Builds the online segmentation of a <c>rois: online</c> run for frames of <paramref name="heightPx"/> ×
 /// <paramref name="widthPx"/> at <paramref name="frameRateHz"/>. Throws <see cref="NotSupportedException"/>,
@@ -25,7 +27,7 @@ public static class OnlineRois
         var segmenter = SegmentationModels.Open(settings.ModelPath, heightPx, widthPx, frameRateHz, settings.Backend);
         try
         {
-            return new OnlineSegmentationInstance(Wrap(segmenter, settings), segmenter.Description);
+            return new OnlineSegmentationInstance(Wrap(segmenter, settings), segmenter.Description, () => segmenter.TrainingRangeWarning);
         }
         catch
         {

@@ -110,6 +110,7 @@ public static class ReportPrinter
             var shown = points.Count <= 8 ? points : Enumerable.Range(0, 8).Select(k => points[k * (points.Count - 1) / 7]).ToList();
             t.AddRow("ROIs over time", string.Join(", ", shown.Select(p => $"{p.Rois} at {p.TimeS.ToString("0.#", CultureInfo.InvariantCulture)} s")));
         }
+        if (seg.OutsideTrainingRange is not null) t.AddRow("[yellow]outside the model's training range[/]", Markup.Escape(seg.OutsideTrainingRange));
         if (seg.Error is not null) t.AddRow("[red]error[/]", Markup.Escape(seg.Error));
         console.Write(t);
     }

@@ -179,7 +179,7 @@ public sealed record RunReport
                     mea.Stimulator.PulsesRendered, mea.Stimulator.LatePulses, Math.Round(mea.Culture.TimeMs / 1000.0, 3))
                 : null,
             Motion = s.Motion?.Trace.Summary(),
-            OnlineSegmentation = s.Segmentation is { } seg ? OnlineSegmentationSummary.From(seg.Stats()) : null,
+            OnlineSegmentation = s.Segmentation is { } seg ? OnlineSegmentationSummary.From(seg.Stats()) with { OutsideTrainingRange = s.SegmentationRangeWarning?.Invoke() } : null,
         };
     }
 
@@ -350,6 +350,10 @@ public sealed record OnlineSegmentationSummary(string Model, int MaxRois, long F
     double? UpdateLatencyP50Ms, double? UpdateLatencyP99Ms, double? UpdateLatencyMaxMs, long TableSwaps,
     IReadOnlyList<RoiCountPoint> RoiCountOverTime, string? Error)
 {
+    /// <summary>Null when the movie stayed inside what the model was trained on; else what lay outside (check the masks or
+    /// fine-tune the model on your data).</summary>
+    public string? OutsideTrainingRange { get; init; }
+
     /// <summary>From the slow loop's figures.</summary>
     public static OnlineSegmentationSummary From(OnlineSegmentationStats s)
     {

@@ -198,6 +198,12 @@ public static class SegmentCommand
         return ExitCodes.Ok;
     });
 
+    private static void WarnOutsideTrainingRange(IFrameSegmenter segmenter, IAnsiConsole console)
+    {
+        if (segmenter.TrainingRangeWarning is { } warning)
+            console.MarkupLine($"[yellow]Outside the model's training range: {Markup.Escape(warning)}. Check the masks, or fine-tune the model on labelled frames of this rig (segment train).[/]");
+    }
+
     private static void PrintScore(SegmentationScore s, IAnsiConsole console)
     {
         var t = new Table().Border(TableBorder.Rounded).AddColumns("truth", "found", "matched", "precision", "recall", "F1", "mean IoU");
@@ -252,6 +258,7 @@ public static class SegmentCommand
                 console.MarkupLine($"[yellow]The movie ended before the online initialisation ({segmenter.WarmupFrames} warm-up + {onlineSettings.InitialFrames} frames): no ROIs. Use a shorter --initial-s.[/]");
             var rois = seg.Snapshot();
             masks = rois.Select(x => x.PixelIndices).ToList();
+            WarnOutsideTrainingRange(segmenter, console);
             note = $"online, initial {onlineSettings.InitialFrames} frames, update every {onlineSettings.UpdateEveryFrames} frames";
         }
         else
@@ -274,6 +281,7 @@ public static class SegmentCommand
                     }
                 });
                 masks = merger.Consolidate().Select(x => x.PixelIndices).ToList();
+                WarnOutsideTrainingRange(segmenter, console);
             }
             note = "batch";
         }

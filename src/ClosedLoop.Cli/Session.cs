@@ -104,6 +104,9 @@ public sealed class Session : IDisposable
     /// <summary>With <c>rois: online</c>: the slow loop that segments frames and publishes ROI sets (a live consumer).</summary>
     public SegmentationLoop? Segmentation { get; private set; }
 
+    /// <summary>Asked for the report: null when the movie stayed inside the segmentation model's training range.</summary>
+    public Func<string?>? SegmentationRangeWarning { get; private set; }
+
     /// <summary>Per-frame activity the stages share.</summary>
     public PopulationActivity Activity { get; private set; } = null!;
 
@@ -354,6 +357,7 @@ public sealed class Session : IDisposable
             throw Experiment.Locate(new SettingException("segmentation.model", settings.ModelPath ?? "default", $"a segmentation for {WidthPx}×{HeightPx} px frames (it segments {made.Segmentation.WidthPx}×{made.Segmentation.HeightPx})"));
         }
         Segmentation = new SegmentationLoop(made.Segmentation, board, settings, made.Description);
+        SegmentationRangeWarning = made.TrainingRangeWarning;
         _consumers = [Segmentation, .. _consumers];
     }
 

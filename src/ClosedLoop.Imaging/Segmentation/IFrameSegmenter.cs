@@ -22,6 +22,11 @@ public interface IFrameSegmenter : IDisposable
     /// many frames, which sets the automatic temporal-consistency rule (<see cref="SegmentationSettings.ForFilter"/>).</summary>
     int TemporalFilterFrames => 1;
 
+    /// <summary>Null while the frames seen so far are inside what the model was trained on (frame rate, noise level);
+    /// otherwise what lies outside, for reports: the masks of such a movie need checking, or the model fine-tuning.
+    /// Not for the per-frame path (it may allocate).</summary>
+    string? TrainingRangeWarning => null;
+
     /// <summary>Short description for reports: model name, backend, training range.</summary>
     string Description { get; }
 

@@ -137,7 +137,12 @@ public sealed class UNetSegmenter : IFrameSegmenter
     /// segmentation; it tells the user to check the masks or fine-tune on their data. Allocates (call it now and then,
     /// not per frame).
     /// </summary>
-    public TrainingRangeCheck CheckTrainingRange()
+    public TrainingRangeCheck CheckTrainingRange() => CheckRange();
+
+    /// <inheritdoc/>
+    public string? TrainingRangeWarning => CheckRange() is { Inside: false } c ? c.Message : null;
+
+    private TrainingRangeCheck CheckRange()
     {
         var m = Model;
         var inv = CultureInfo.InvariantCulture;

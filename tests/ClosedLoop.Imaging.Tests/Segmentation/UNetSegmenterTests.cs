@@ -97,6 +97,7 @@ public class UNetSegmenterTests
             Assert.False(check.FrameRateInside);
             Assert.False(check.Inside);
             Assert.Contains("frame rate 15 Hz", check.Message);
+            Assert.Equal(check.Message, ((IFrameSegmenter)seg).TrainingRangeWarning); // what `segment` and the run report show
         }
         finally { File.Delete(path); }
     }
