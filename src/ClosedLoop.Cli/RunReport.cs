@@ -25,6 +25,21 @@ public static class ExitCodes
         RunOutcome.Cancelled => Cancelled,
         _ => Faulted,
     };
+
+    /// <summary>Runs a command's body; bad input (a setting, a file that cannot be read or written) is printed in red
+    /// and becomes <see cref="BadInput"/>.</summary>
+    public static int Guard(Spectre.Console.IAnsiConsole console, Func<int> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (Exception ex) when (ex is SettingException or IOException or UnauthorizedAccessException)
+        {
+            Spectre.Console.AnsiConsoleExtensions.MarkupLine(console, $"[red]{Spectre.Console.Markup.Escape(ex.Message)}[/]");
+            return BadInput;
+        }
+    }
 }
 
 /// <summary>Everything a run reports, on screen and as report.json.</summary>

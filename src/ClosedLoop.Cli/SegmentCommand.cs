@@ -76,7 +76,7 @@ public static class SegmentCommand
 
     /// <summary><c>segment bench</c>: per-frame cost of <see cref="MaskExtractor"/> and <see cref="MaskMerger"/> on
     /// synthetic maps (about one neuron per 1,300 px², 10 % of them active per frame, two noise blobs per frame); returns the exit code.</summary>
-    public static int Bench(int sizePx, int frames, IAnsiConsole console) => Guard(console, () =>
+    public static int Bench(int sizePx, int frames, IAnsiConsole console) => ExitCodes.Guard(console, () =>
     {
         Check.InRange("--size", sizePx, 32, 4096);
         Check.InRange("--frames", frames, 10, 1_000_000);
@@ -173,7 +173,7 @@ public static class SegmentCommand
     }
 
     /// <summary><c>segment score</c>; returns the exit code (1 on bad input).</summary>
-    public static int Score(string truthPath, string foundPath, double iou, bool verbose, IAnsiConsole console) => Guard(console, () =>
+    public static int Score(string truthPath, string foundPath, double iou, bool verbose, IAnsiConsole console) => ExitCodes.Guard(console, () =>
     {
         Check.InRange("--iou", iou, 1e-9, 1);
         var truth = MaskSet.Load(truthPath);
@@ -215,7 +215,7 @@ public static class SegmentCommand
 
     /// <summary><c>segment MOVIE.tif</c>; returns the exit code (1 on bad input). <paramref name="openSegmenter"/> replaces
     /// <see cref="SegmentationModels.Open"/> (tests).</summary>
-    public static int Segment(SegmentOptions o, IAnsiConsole console, Func<string?, int, int, double, IFrameSegmenter>? openSegmenter = null) => Guard(console, () =>
+    public static int Segment(SegmentOptions o, IAnsiConsole console, Func<string?, int, int, double, IFrameSegmenter>? openSegmenter = null) => ExitCodes.Guard(console, () =>
     {
         var settings = (o.Settings ?? new SegmentationSettings()).Validate();
         if (!File.Exists(o.MoviePath)) throw new SettingException("movie", o.MoviePath, "an existing TIFF movie");
@@ -337,16 +337,4 @@ public static class SegmentCommand
 
     private static string F(double v) => v.ToString("0.000", CultureInfo.InvariantCulture);
 
-    private static int Guard(IAnsiConsole console, Func<int> body)
-    {
-        try
-        {
-            return body();
-        }
-        catch (Exception ex) when (ex is SettingException or IOException or UnauthorizedAccessException)
-        {
-            console.MarkupLine($"[red]{Markup.Escape(ex.Message)}[/]");
-            return ExitCodes.BadInput;
-        }
-    }
 }

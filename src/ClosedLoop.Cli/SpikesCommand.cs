@@ -99,7 +99,7 @@ public static class SpikesCommand
     }
 
     /// <summary><c>spikes train</c>; returns the exit code.</summary>
-    public static int Train(string dataFolder, string datasets, string outDir, int models, int seed, SpikeCnnSettings settings, IAnsiConsole console) => Guard(console, () =>
+    public static int Train(string dataFolder, string datasets, string outDir, int models, int seed, SpikeCnnSettings settings, IAnsiConsole console) => ExitCodes.Guard(console, () =>
     {
         Check.InRange("--models", models, 1, 100);
         settings.Validate();
@@ -158,7 +158,7 @@ public static class SpikesCommand
     }
 
     /// <summary><c>spikes infer</c>; returns the exit code.</summary>
-    public static int Infer(string calciumPath, string outPath, double rateHz, string method, string? bandOut, IAnsiConsole console) => Guard(console, () =>
+    public static int Infer(string calciumPath, string outPath, double rateHz, string method, string? bandOut, IAnsiConsole console) => ExitCodes.Guard(console, () =>
     {
         Check.Positive("--rate-hz", rateHz);
         if (IsCnn(method))
@@ -193,7 +193,7 @@ public static class SpikesCommand
     });
 
     /// <summary><c>spikes score</c>; returns the exit code.</summary>
-    public static int Score(string truthPath, string predictedPath, double rateHz, bool perNeuron, IAnsiConsole console) => Guard(console, () =>
+    public static int Score(string truthPath, string predictedPath, double rateHz, bool perNeuron, IAnsiConsole console) => ExitCodes.Guard(console, () =>
     {
         Check.Positive("--rate-hz", rateHz);
         var truth = SpikefinderCsv.Read(truthPath, rateHz);
@@ -214,7 +214,7 @@ public static class SpikesCommand
     });
 
     /// <summary><c>spikes evaluate</c>; returns the exit code.</summary>
-    public static int Evaluate(string dataFolder, double rateHz, string model, IAnsiConsole console) => Guard(console, () =>
+    public static int Evaluate(string dataFolder, double rateHz, string model, IAnsiConsole console) => ExitCodes.Guard(console, () =>
     {
         Check.Positive("--rate-hz", rateHz);
         var sw = Stopwatch.StartNew();
@@ -248,7 +248,7 @@ public static class SpikesCommand
     });
 
     /// <summary><c>spikes bench</c>; returns the exit code.</summary>
-    public static int Bench(int rois, int frames, int lookAhead, IAnsiConsole console) => Guard(console, () =>
+    public static int Bench(int rois, int frames, int lookAhead, IAnsiConsole console) => ExitCodes.Guard(console, () =>
     {
         Check.InRange("--rois", rois, 1, 100_000);
         Check.InRange("--frames", frames, 100, 10_000_000);
@@ -264,7 +264,7 @@ public static class SpikesCommand
     });
 
     /// <summary><c>spikes bench --cnn</c>: per-frame cost of the CNN ensemble for <paramref name="rois"/> ROIs; returns the exit code.</summary>
-    public static int BenchCnn(int rois, int frames, IAnsiConsole console) => Guard(console, () =>
+    public static int BenchCnn(int rois, int frames, IAnsiConsole console) => ExitCodes.Guard(console, () =>
     {
         Check.InRange("--rois", rois, 1, 100_000);
         Check.InRange("--frames", frames, 100, 10_000_000);
@@ -305,18 +305,6 @@ public static class SpikesCommand
         _ => throw new SettingException("--method", method, "oasis or derivative"),
     };
 
-    private static int Guard(IAnsiConsole console, Func<int> body)
-    {
-        try
-        {
-            return body();
-        }
-        catch (Exception ex) when (ex is SettingException or IOException or UnauthorizedAccessException)
-        {
-            console.MarkupLine($"[red]{Markup.Escape(ex.Message)}[/]");
-            return ExitCodes.BadInput;
-        }
-    }
 
     private static string F(double v) => v.ToString("0.000", CultureInfo.InvariantCulture);
 }
