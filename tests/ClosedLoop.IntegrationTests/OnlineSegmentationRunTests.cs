@@ -165,7 +165,11 @@ public sealed class OnlineSegmentationRunTests
         Assert.True(group.Contains("groups.firstFound[4]"), group);
         Assert.Contains("roi000..roi003", group);
         Assert.Contains("absent unless rois is 'online'", Refusal(h.Experiment(e => e + "\nsegmentation:\n  maxRois: 8\n", "d.yaml")));
-        // No model in this build: the default factory refuses before any frame, naming the setting.
-        Assert.Contains("segmentation.model", Refusal(OnlineExperiment(h, e => e, "e.yaml")));
+        // A model file that is not there: refused before any frame, naming the setting and the file.
+        string model = Refusal(OnlineExperiment(h, e => e.Replace("model: default", "model: no-such-model.onnx"), "e.yaml"));
+        Assert.Contains("segmentation.model", model);
+        Assert.Contains("no-such-model.onnx", model);
+        // The shipped model builds (and is closed again) for the default rig.
+        Session.Build(new RunOptions("builtin:sim-two-photon", OnlineExperiment(h, e => e, "f.yaml"))).Dispose();
     }
 }
