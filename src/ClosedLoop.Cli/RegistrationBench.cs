@@ -119,59 +119,27 @@ public static class RegistrationBench
 
     private static Case TimeRigid(string name, MotionCorrectionSettings settings, MotionProfile motion, int frames, string note)
     {
-        var tissue = Tissue(motion);
-        var corrector = new MotionCorrector(settings, Side, Side);
-        var frame = new ushort[Side * Side];
-        var h = new LatencyHistogram();
-        long cpu = 0;
         var ex = new List<double>();
         var ey = new List<double>();
-        int warm = settings.ReferenceFrames + 20;
-        for (int f = 0; f < frames + warm; f++)
+        var (h, cpu) = Time(name, settings, motion, frames, (tissue, corrector, s) =>
         {
-            tissue.Render(frame);
-            long c0 = ThreadCpuNs();
-            long t0 = MonotonicClock.NowNs();
-            var s = corrector.Correct(frame);
-            long t1 = MonotonicClock.NowNs();
-            long c1 = ThreadCpuNs();
-            if (f < warm) continue;
-            h.Record(t1 - t0);
-            cpu += c1 - c0;
-            if (s.LowConfidence) continue;
             ex.Add(s.ShiftXPx - tissue.MotionDxPx);
             ey.Add(s.ShiftYPx - tissue.MotionDyPx);
-        }
-        return new Case(name, h.Summarise(name), OffsetFreeRms([ex], [ey]),
-            note + "; error: shift vs the true rigid motion (2 px RMS per axis, jumps)", Cpu(cpu, frames));
+        });
+        return new Case(name, h, OffsetFreeRms([ex], [ey]),
+            note + "; error: shift vs the true rigid motion (2 px RMS per axis, jumps)", cpu);
     }
 
     private static Case TimePiecewise(string name, MotionCorrectionSettings settings, MotionProfile motion, int frames)
     {
-        var tissue = Tissue(motion);
-        var corrector = new MotionCorrector(settings, Side, Side);
-        var frame = new ushort[Side * Side];
-        var h = new LatencyHistogram();
-        long cpu = 0;
         int points = 5;
         var px = new List<double>[points * points];
         var py = new List<double>[points * points];
         var rx = new List<double>[points * points];
         var ry = new List<double>[points * points];
         for (int i = 0; i < px.Length; i++) { px[i] = []; py[i] = []; rx[i] = []; ry[i] = []; }
-        int warm = settings.ReferenceFrames + 20;
-        for (int f = 0; f < frames + warm; f++)
+        var (h, cpu) = Time(name, settings, motion, frames, (tissue, corrector, s) =>
         {
-            tissue.Render(frame);
-            long c0 = ThreadCpuNs();
-            long t0 = MonotonicClock.NowNs();
-            var s = corrector.Correct(frame);
-            long t1 = MonotonicClock.NowNs();
-            long c1 = ThreadCpuNs();
-            if (f < warm) continue;
-            h.Record(t1 - t0);
-            cpu += c1 - c0;
-            if (s.LowConfidence) continue;
             for (int i = 0; i < points * points; i++)
             {
                 int x = (int)((i % points + 0.5) * Side / points), y = (int)((i / points + 0.5) * Side / points);
@@ -180,10 +148,38 @@ public static class RegistrationBench
                 px[i].Add(fx - tx); py[i].Add(fy - ty);
                 rx[i].Add(s.ShiftXPx - tx); ry[i].Add(s.ShiftYPx - ty);
             }
-        }
+        });
         double rigidErr = OffsetFreeRms(rx, ry);
-        return new Case(name, h.Summarise(name), OffsetFreeRms(px, py),
-            $"piecewise-rigid, 4 × 4 patches of 64 binned px, binning 2; error: field at 25 points vs the true non-rigid motion (1 px RMS per node on top of the rigid one), where the rigid shift alone errs by {rigidErr.ToString("0.000", CultureInfo.InvariantCulture)} px", Cpu(cpu, frames));
+        return new Case(name, h, OffsetFreeRms(px, py),
+            $"piecewise-rigid, 4 × 4 patches of 64 binned px, binning 2; error: field at 25 points vs the true non-rigid motion (1 px RMS per node on top of the rigid one), where the rigid shift alone errs by {rigidErr.ToString("0.000", CultureInfo.InvariantCulture)} px", cpu);
+    }
+
+    /// <summary>Times the whole per-frame correction of <paramref name="frames"/> frames of moving tissue (after the
+    /// reference frames and 20 more), wall clock and the thread's own CPU; <paramref name="trusted"/> sees each timed
+    /// frame whose registration was confident, outside the timed region.</summary>
+    private static (LatencyStats Latency, double? CpuUsPerFrame) Time(string name, MotionCorrectionSettings settings, MotionProfile motion, int frames,
+        Action<VirtualTissue, MotionCorrector, MotionSample> trusted)
+    {
+        var tissue = Tissue(motion);
+        var corrector = new MotionCorrector(settings, Side, Side);
+        var frame = new ushort[Side * Side];
+        var h = new LatencyHistogram();
+        long cpu = 0;
+        int warm = settings.ReferenceFrames + 20;
+        for (int f = 0; f < frames + warm; f++)
+        {
+            tissue.Render(frame);
+            long c0 = ThreadCpuNs();
+            long t0 = MonotonicClock.NowNs();
+            var s = corrector.Correct(frame);
+            long t1 = MonotonicClock.NowNs();
+            long c1 = ThreadCpuNs();
+            if (f < warm) continue;
+            h.Record(t1 - t0);
+            cpu += c1 - c0;
+            if (!s.LowConfidence) trusted(tissue, corrector, s);
+        }
+        return (h.Summarise(name), Cpu(cpu, frames));
     }
 
     /// <summary>RMS of √(ex² + ey²) after removing each series' mean: shifts are measured against the reference, which
