@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using ClosedLoop.Core;
+using ClosedLoop.Hardware;
 using ClosedLoop.Models.Inference;
 using ClosedLoop.Spikes;
 using ClosedLoop.Spikes.Cnn;
@@ -26,6 +27,7 @@ public static class SpikesCommand
         cmd.Subcommands.Add(CreateScore());
         cmd.Subcommands.Add(CreateEvaluate());
         cmd.Subcommands.Add(CreateTrain());
+        cmd.Subcommands.Add(CreateCv());
         cmd.Subcommands.Add(CreateBench());
         return cmd;
     }
@@ -75,34 +77,120 @@ public static class SpikesCommand
         return cmd;
     }
 
+    /// <summary>The options shared by <c>spikes train</c> and <c>spikes cv</c>: data, architecture, augmentation, training.</summary>
+    private sealed class TrainOptions
+    {
+        private static readonly SpikeCnnSettings D = new();
+        public readonly Option<string> Data = new("--data") { Description = "Folder of the Spikefinder files.", DefaultValueFactory = _ => DefaultDataFolder };
+        public readonly Option<string> Datasets = new("--datasets") { Description = "Training datasets, comma-separated (never the held-out 4.test).", DefaultValueFactory = _ => "4.train,6.train" };
+        public readonly Option<int> Models = new("--models") { Description = "Ensemble size (seeds seed … seed + models − 1).", DefaultValueFactory = _ => 5 };
+        public readonly Option<int> Seed = new("--seed") { Description = "First seed.", DefaultValueFactory = _ => 0 };
+        public readonly Option<double> ModelRate = new("--model-rate-hz") { Description = "Frame rate the models work at, Hz (traces are resampled to it).", DefaultValueFactory = _ => D.ModelRateHz };
+        public readonly Option<int> Look = new("--look-ahead") { Description = "Future samples per window (added latency = look-ahead / model rate).", DefaultValueFactory = _ => D.LookAheadSamples };
+        public readonly Option<int> Window = new("--window") { Description = "Samples per window (multiple of 2^(convolutions − 1)).", DefaultValueFactory = _ => D.WindowSamples };
+        public readonly Option<string> Filters = new("--filters") { Description = "Filters per convolution, comma-separated.", DefaultValueFactory = _ => string.Join(",", D.Filters) };
+        public readonly Option<string> Kernels = new("--kernels") { Description = "Kernel length per convolution (odd), comma-separated.", DefaultValueFactory = _ => string.Join(",", D.Kernels) };
+        public readonly Option<int> Hidden = new("--hidden") { Description = "Units of the dense hidden layer.", DefaultValueFactory = _ => D.Hidden };
+        public readonly Option<string> Normalisation = new("--normalisation") { Description = "sd (divide by the trace's s.d.) or noise (divide by median |Δx| / 0.954).", DefaultValueFactory = _ => D.Normalisation == SpikeCnnNormalisation.Noise ? "noise" : "sd" };
+        public readonly Option<int> Windows = new("--windows") { Description = "Training windows drawn per model.", DefaultValueFactory = _ => D.TrainingWindows };
+        public readonly Option<int> Epochs = new("--epochs") { Description = "Epochs over the drawn windows.", DefaultValueFactory = _ => D.Epochs };
+        public readonly Option<string> Resample = new("--resample-hz") { Description = "Frame rates (Hz, comma-separated) each real training trace is resampled to and back; empty: none.", DefaultValueFactory = _ => string.Join(",", D.ResampleRatesHz) };
+        public readonly Option<string> Noise = new("--noise-factors") { Description = "Factors (comma-separated, ≥ 1) by which added white noise multiplies each real trace's ν.", DefaultValueFactory = _ => string.Join(",", D.NoiseFactors) };
+        public readonly Option<double> Sigma = new("--target-sigma") { Description = "Gaussian smoothing of the true spikes, model samples.", DefaultValueFactory = _ => D.TargetSigmaSamples };
+        public readonly Option<double> SynFraction = new("--synthetic-fraction") { Description = "Fraction of the training windows drawn from synthetic traces (0: none are made).", DefaultValueFactory = _ => D.SyntheticFraction };
+        public readonly Option<string> SynIndicators = new("--synthetic-indicators") { Description = "Virtual-tissue indicator presets for the synthetic traces, comma-separated.", DefaultValueFactory = _ => "GCaMP6s,GCaMP6f,OGB-1" };
+        public readonly Option<int> SynTraces = new("--synthetic-traces") { Description = "Synthetic neurons per model.", DefaultValueFactory = _ => new SyntheticTraceSettings().Traces };
+        public readonly Option<string> SynNu = new("--synthetic-nu") { Description = "ν range of the synthetic traces, MIN,MAX (% ΔF/F per √Hz; log-uniform).", DefaultValueFactory = _ => $"{new SyntheticTraceSettings().NuMin.ToString(CultureInfo.InvariantCulture)},{new SyntheticTraceSettings().NuMax.ToString(CultureInfo.InvariantCulture)}" };
+        public readonly Option<string> SynRates = new("--synthetic-rates-hz") { Description = "Frame rates of the synthetic traces, Hz, comma-separated (one drawn per trace).", DefaultValueFactory = _ => string.Join(",", new SyntheticTraceSettings().FrameRatesHz.Select(r => r.ToString(CultureInfo.InvariantCulture))) };
+
+        public void AddTo(Command cmd)
+        {
+            foreach (var o in new Option[] { Data, Datasets, Models, Seed, ModelRate, Look, Window, Filters, Kernels, Hidden, Normalisation, Windows, Epochs, Resample, Noise, Sigma,
+                SynFraction, SynIndicators, SynTraces, SynNu, SynRates })
+                cmd.Options.Add(o);
+        }
+
+        public SpikeCnnSettings Settings(ParseResult p) => new()
+        {
+            ModelRateHz = p.GetValue(ModelRate), LookAheadSamples = p.GetValue(Look), WindowSamples = p.GetValue(Window),
+            Filters = Ints(p.GetValue(Filters), "--filters"), Kernels = Ints(p.GetValue(Kernels), "--kernels"), Hidden = p.GetValue(Hidden),
+            Normalisation = ParseNormalisation(p.GetValue(Normalisation)), TrainingWindows = p.GetValue(Windows), Epochs = p.GetValue(Epochs),
+            ResampleRatesHz = Doubles(p.GetValue(Resample)), NoiseFactors = Doubles(p.GetValue(Noise)), TargetSigmaSamples = p.GetValue(Sigma),
+            SyntheticFraction = p.GetValue(SynFraction),
+        };
+
+        public SyntheticTraceSettings? Synthetic(ParseResult p)
+        {
+            if (p.GetValue(SynFraction) <= 0) return null;
+            var nu = Doubles(p.GetValue(SynNu));
+            if (nu.Length != 2) throw new SettingException("--synthetic-nu", p.GetValue(SynNu) ?? "", "two numbers MIN,MAX");
+            return new SyntheticTraceSettings
+            {
+                Indicators = SyntheticIndicators(p.GetValue(SynIndicators) ?? ""), Traces = p.GetValue(SynTraces), NuMin = nu[0], NuMax = nu[1],
+                FrameRatesHz = Doubles(p.GetValue(SynRates)),
+            };
+        }
+    }
+
+    /// <summary>Synthetic-trace indicators from the virtual tissue's presets (<see cref="IndicatorModel"/>: its rise,
+    /// decay, ΔF/F per spike and saturation), by name, comma-separated.</summary>
+    public static IReadOnlyList<SyntheticIndicator> SyntheticIndicators(string names) =>
+        names.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(n =>
+        {
+            var m = IndicatorModel.FindPreset(n) ?? throw new SettingException("--synthetic-indicators", n,
+                string.Join(", ", IndicatorModel.Presets.Select(p => p.Name)));
+            return new SyntheticIndicator(m.Name, m.RiseS, m.DecayS, m.Dff);
+        }).ToList();
+
+    private static SpikeCnnNormalisation ParseNormalisation(string? v) => (v ?? "").ToLowerInvariant() switch
+    {
+        "sd" => SpikeCnnNormalisation.StandardDeviation,
+        "noise" => SpikeCnnNormalisation.Noise,
+        _ => throw new SettingException("--normalisation", v ?? "", "sd or noise"),
+    };
+
+    private static int[] Ints(string? list, string name) =>
+        (list ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(v => int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var d) ? d : throw new SettingException(name, v, "an integer")).ToArray();
+
     private static Command CreateTrain()
     {
-        var data = new Option<string>("--data") { Description = "Folder of the Spikefinder files.", DefaultValueFactory = _ => DefaultDataFolder };
-        var datasets = new Option<string>("--datasets") { Description = "Training datasets, comma-separated (never the held-out 4.test).", DefaultValueFactory = _ => "4.train,6.train" };
+        var o = new TrainOptions();
         var outDir = new Option<string>("--out") { Description = "Folder for spike-cnn-K.onnx.", DefaultValueFactory = _ => "src/ClosedLoop.Spikes/Models" };
-        var models = new Option<int>("--models") { Description = "Ensemble size (seeds seed … seed + models − 1).", DefaultValueFactory = _ => 5 };
-        var seed = new Option<int>("--seed") { Description = "First seed.", DefaultValueFactory = _ => 0 };
-        var look = new Option<int>("--look-ahead") { Description = "Future samples per window (added latency = look-ahead / 100 Hz).", DefaultValueFactory = _ => 32 };
-        var window = new Option<int>("--window") { Description = "Samples per window (multiple of 4).", DefaultValueFactory = _ => 64 };
-        var windows = new Option<int>("--windows") { Description = "Training windows drawn per model.", DefaultValueFactory = _ => new SpikeCnnSettings().TrainingWindows };
-        var epochs = new Option<int>("--epochs") { Description = "Epochs over the drawn windows.", DefaultValueFactory = _ => new SpikeCnnSettings().Epochs };
-        var resample = new Option<string>("--resample-hz") { Description = "Frame rates (Hz, comma-separated) each training trace is resampled to and back; empty: none.", DefaultValueFactory = _ => string.Join(",", new SpikeCnnSettings().ResampleRatesHz) };
-        var noise = new Option<string>("--noise-factors") { Description = "Factors (comma-separated, ≥ 1) by which added white noise multiplies each trace's ν.", DefaultValueFactory = _ => string.Join(",", new SpikeCnnSettings().NoiseFactors) };
-        var sigma = new Option<double>("--target-sigma") { Description = "Gaussian smoothing of the true spikes, samples.", DefaultValueFactory = _ => new SpikeCnnSettings().TargetSigmaSamples };
-        var cmd = new Command("train", "Train the CNN ensemble on Spikefinder datasets (default 4.train and 6.train) with noise and frame-rate augmentation and write ONNX files; the defaults reproduce the shipped models.")
-            { data, datasets, outDir, models, seed, look, window, windows, epochs, resample, noise, sigma };
-        cmd.SetAction(p => Train(p.GetValue(data)!, p.GetValue(datasets)!, p.GetValue(outDir)!, p.GetValue(models), p.GetValue(seed),
-            new SpikeCnnSettings { LookAheadSamples = p.GetValue(look), WindowSamples = p.GetValue(window), TrainingWindows = p.GetValue(windows), Epochs = p.GetValue(epochs),
-                ResampleRatesHz = Doubles(p.GetValue(resample)), NoiseFactors = Doubles(p.GetValue(noise)), TargetSigmaSamples = p.GetValue(sigma) },
-            AnsiConsole.Console));
+        var cmd = new Command("train", "Train the CNN ensemble on Spikefinder datasets (default 4.train and 6.train) with noise and frame-rate augmentation, mixed with synthetic traces of the virtual tissue's indicators, and write ONNX files; the defaults reproduce the shipped models.")
+            { outDir };
+        o.AddTo(cmd);
+        cmd.SetAction(p => Train(p.GetValue(o.Data)!, p.GetValue(o.Datasets)!, p.GetValue(outDir)!, p.GetValue(o.Models), p.GetValue(o.Seed),
+            o.Settings(p), o.Synthetic(p), AnsiConsole.Console));
         return cmd;
     }
 
+    private static Command CreateCv()
+    {
+        var o = new TrainOptions();
+        var folds = new Option<int>("--folds") { Description = "Folds over the neurons of the first dataset (each held out in turn).", DefaultValueFactory = _ => 3 };
+        var cmd = new Command("cv", "Cross-validate a training configuration on the training datasets only: neurons of the first dataset held out in folds, and each dataset held out whole (trained on the others). Prints the held-out correlations; the held-out test sets are not read.")
+            { folds };
+        o.AddTo(cmd);
+        cmd.SetAction(p => CrossValidate(p.GetValue(o.Data)!, p.GetValue(o.Datasets)!, p.GetValue(o.Models), p.GetValue(o.Seed), p.GetValue(folds),
+            o.Settings(p), o.Synthetic(p), AnsiConsole.Console));
+        return cmd;
+    }
+
+    private static List<SpikeTrainingTrace> SyntheticFor(SyntheticTraceSettings? synthetic, int seed) =>
+        synthetic is null ? [] : SpikeCnnSynthetic.Generate(synthetic, 100_000 + seed);
+
     /// <summary><c>spikes train</c>; returns the exit code.</summary>
-    public static int Train(string dataFolder, string datasets, string outDir, int models, int seed, SpikeCnnSettings settings, IAnsiConsole console) => ExitCodes.Guard(console, () =>
+    public static int Train(string dataFolder, string datasets, string outDir, int models, int seed, SpikeCnnSettings settings, IAnsiConsole console) =>
+        Train(dataFolder, datasets, outDir, models, seed, settings, null, console);
+
+    /// <summary><c>spikes train</c> with synthetic traces (<paramref name="synthetic"/> null: none; each model gets its
+    /// own synthetic neurons, generated from its seed); returns the exit code.</summary>
+    public static int Train(string dataFolder, string datasets, string outDir, int models, int seed, SpikeCnnSettings settings, SyntheticTraceSettings? synthetic, IAnsiConsole console) => ExitCodes.Guard(console, () =>
     {
         Check.InRange("--models", models, 1, 100);
         settings.Validate();
+        synthetic?.Validate();
         var names = datasets.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (names.Any(n => n.EndsWith(".test", StringComparison.Ordinal)))
             console.MarkupLine("[yellow]Training on a .test dataset: its score is then no longer a held-out figure.[/]");
@@ -115,14 +203,65 @@ public static class SpikesCommand
             {
                 var task = ctx.AddTask($"model {k} (seed {seed + k})", maxValue: settings.Epochs);
                 double last = 0;
-                var model = SpikeCnnTrainer.Train(traces, settings, seed + k, (e, loss) => { task.Increment(1); last = loss; });
+                var model = SpikeCnnTrainer.Train(traces, SyntheticFor(synthetic, seed + k), settings, seed + k, (e, loss) => { task.Increment(1); last = loss; });
                 string path = Path.Combine(outDir, $"spike-cnn-{k}.onnx");
                 model.Save(path);
                 task.Description = $"model {k} (seed {seed + k}) loss {last:0.0000}, ν {model.NuMin:0.00}–{model.NuMax:0.00}";
             }
         });
-        console.MarkupLine($"{models} model(s) from {traces.Count} traces ({string.Join(", ", names)}) written to [blue]{Markup.Escape(Path.GetFullPath(outDir))}[/] in {sw.Elapsed.TotalSeconds:0} s; "
-            + $"look-ahead {settings.LookAheadSamples} samples = {1000.0 * settings.LookAheadSamples / settings.ModelRateHz:0} ms added latency.");
+        string syn = synthetic is null ? "no synthetic traces" : $"{synthetic.Traces} synthetic traces per model ({string.Join(", ", synthetic.Indicators.Select(i => i.Name))}), {settings.SyntheticFraction:0.##} of the windows";
+        console.MarkupLine($"{models} model(s) from {traces.Count} traces ({string.Join(", ", names)}) and {Markup.Escape(syn)} written to [blue]{Markup.Escape(Path.GetFullPath(outDir))}[/] in {sw.Elapsed.TotalSeconds:0} s; "
+            + $"look-ahead {settings.LookAheadSamples} samples = {1000.0 * settings.LookAheadSamples / settings.ModelRateHz:0} ms added latency; "
+            + $"{settings.StreamingMultiplyAdds} streaming multiply-adds per model sample.");
+        return ExitCodes.Ok;
+    });
+
+    /// <summary><c>spikes cv</c>: held-out correlations on the training datasets; returns the exit code.</summary>
+    public static int CrossValidate(string dataFolder, string datasets, int models, int seed, int folds, SpikeCnnSettings settings, SyntheticTraceSettings? synthetic, IAnsiConsole console) => ExitCodes.Guard(console, () =>
+    {
+        Check.InRange("--models", models, 1, 100);
+        settings.Validate();
+        synthetic?.Validate();
+        var names = datasets.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (names.Any(n => n.EndsWith(".test", StringComparison.Ordinal)))
+            throw new SettingException("--datasets", datasets, "training datasets only (cross-validation must not read a held-out .test set)");
+        var data = names.Select(n => SpikeCnnTrainer.ReadSpikefinder(dataFolder, [n])).ToList();
+        Check.InRange("--folds", folds, 2, data[0].Count);
+        var sw = Stopwatch.StartNew();
+        var syn = Enumerable.Range(0, models).Select(k => SyntheticFor(synthetic, seed + k)).ToList();
+        var t = new Table().Border(TableBorder.Rounded).AddColumns("held out", "trained on", "neurons", "mean", "median");
+        var rows = new List<(string Name, SpikefinderScores Scores)>();
+        double[] Run(List<SpikeTrainingTrace> train, List<SpikeTrainingTrace> test)
+        {
+            var bytes = Enumerable.Range(0, models).Select(k => (SpikeCnnTrainer.Train(train, syn[k], settings, seed + k).ToOnnx(), $"cv-{k}")).ToList();
+            using var cnn = new SpikeCnnInference(bytes);
+            return test.Select(tr => SpikefinderScore.Correlate(tr.Spikes, cnn.Infer(tr.Calcium, tr.RateHz).Mean, tr.RateHz)).ToArray();
+        }
+        // Neurons of the first dataset in folds: neuron j is held out in fold j mod folds.
+        var neuronScores = new double[data[0].Count];
+        for (int f = 0; f < folds; f++)
+        {
+            var held = Enumerable.Range(0, data[0].Count).Where(j => j % folds == f).ToList();
+            var train = data[0].Where((_, j) => j % folds != f).Concat(data.Skip(1).SelectMany(d => d)).ToList();
+            var s = Run(train, held.Select(j => data[0][j]).ToList());
+            for (int i = 0; i < held.Count; i++) neuronScores[held[i]] = s[i];
+            console.MarkupLine($"fold {f}: {names[0]} neurons {string.Join(",", held)} → {string.Join(" ", s.Select(F))} ({sw.Elapsed.TotalSeconds:0} s)");
+        }
+        var ns = new SpikefinderScores(neuronScores.Select((_, j) => j.ToString(CultureInfo.InvariantCulture)).ToList(), neuronScores);
+        t.AddRow($"{Markup.Escape(names[0])}, {folds} folds of neurons", Markup.Escape(string.Join(", ", names)) + " (rest)", neuronScores.Length.ToString(CultureInfo.InvariantCulture), F(ns.Mean), F(ns.Median));
+        var summary = new List<double> { ns.Mean };
+        // Each dataset held out whole.
+        for (int d = 0; d < data.Count && data.Count > 1; d++)
+        {
+            var train = data.Where((_, i) => i != d).SelectMany(x => x).ToList();
+            var s = new SpikefinderScores(data[d].Select((_, j) => j.ToString(CultureInfo.InvariantCulture)).ToList(), Run(train, data[d]));
+            t.AddRow(Markup.Escape(names[d]), Markup.Escape(string.Join(", ", names.Where((_, i) => i != d))), s.PerNeuron.Count.ToString(CultureInfo.InvariantCulture), F(s.Mean), F(s.Median));
+            summary.Add(s.Mean);
+            console.MarkupLine($"{Markup.Escape(names[d])} held out: {F(s.Mean)} ({sw.Elapsed.TotalSeconds:0} s)");
+        }
+        console.Write(t);
+        console.MarkupLine($"CV score (mean of the row means): [bold]{F(summary.Average())}[/]; {models} model(s) per fold, {(synthetic is null ? "no synthetic traces" : $"synthetic fraction {settings.SyntheticFraction:0.##}")}, "
+            + $"{settings.StreamingMultiplyAdds} streaming multiply-adds per model sample; {sw.Elapsed.TotalSeconds:0} s.");
         return ExitCodes.Ok;
     });
 

@@ -35,7 +35,8 @@ public sealed record SpikeCnnSettings
     /// <summary>Noise factors: each trace is used once per factor with white noise added so its ν is multiplied by it.</summary>
     public double[] NoiseFactors { get; init; } = [1, 1.5, 2.5];
 
-    /// <summary>Frame rates (Hz) a training trace is resampled to and back (linear interpolation); empty: none.</summary>
+    /// <summary>Frame rates (Hz) a training trace is resampled to and back (linear interpolation); empty: none. Rates at
+    /// or above the model rate give a copy at the model rate (with its own noise draw).</summary>
     public double[] ResampleRatesHz { get; init; } = [30, 60, 100];
 
     /// <summary>Training windows drawn per model (from all traces and augmentations).</summary>
@@ -56,6 +57,32 @@ public sealed record SpikeCnnSettings
     /// <summary>Threads for training.</summary>
     public int Threads { get; init; } = 2;
 
+    /// <summary>Fraction of the training windows drawn from synthetic traces when some are given (the rest from the
+    /// real, augmented traces).</summary>
+    public double SyntheticFraction { get; init; } = 0.3;
+
+    /// <summary>How each trace is scaled before the network.</summary>
+    public SpikeCnnNormalisation Normalisation { get; init; } = SpikeCnnNormalisation.StandardDeviation;
+
+    /// <summary>Largest streaming cost allowed, multiply-adds per model sample (see <see cref="StreamingMultiplyAdds"/>).</summary>
+    public const int MaxStreamingMultiplyAdds = 4000;
+
+    /// <summary>
+    /// Multiply-adds per model sample when the network runs as a stream (each convolution output computed once):
+    /// Σ_i F_(i−1)·F_i·K_i + (W / 2^(n−1))·F_n·H + H, with F_0 = 1.
+    /// </summary>
+    public int StreamingMultiplyAdds
+    {
+        get
+        {
+            long sum = 0, inCh = 1;
+            for (int i = 0; i < Math.Min(Filters.Length, Kernels.Length); i++) { sum += inCh * Filters[i] * Kernels[i]; inCh = Filters[i]; }
+            int n = Filters.Length;
+            sum += (long)(WindowSamples >> Math.Max(0, n - 1)) * inCh * Hidden + Hidden;
+            return (int)Math.Min(int.MaxValue, sum);
+        }
+    }
+
     /// <summary>Checks every field; throws <see cref="SettingException"/> naming the first bad one.</summary>
     public void Validate()
     {
@@ -69,7 +96,31 @@ public sealed record SpikeCnnSettings
         Check.InRange("BatchSize", BatchSize, 1, 4096);
         foreach (var f in NoiseFactors) Check.InRange("NoiseFactors", f, 1, 20);
         foreach (var r in ResampleRatesHz) Check.InRange("ResampleRatesHz", r, 1, 10_000);
+        Check.InRange("SyntheticFraction", SyntheticFraction, 0, 1);
+        Check.InRange("Hidden", Hidden, 1, 1024);
+        if (Filters.Length == 0 || Filters.Length != Kernels.Length)
+            throw new SettingException("Kernels", string.Join(",", Kernels), $"one odd length per convolution ({Filters.Length} filters given)");
+        foreach (var f in Filters) Check.InRange("Filters", f, 1, 256);
+        foreach (var k in Kernels)
+            if (k < 1 || k > 255 || k % 2 == 0) throw new SettingException("Kernels", k, "an odd length 1 … 255");
+        int factor = 1 << (Filters.Length - 1);
+        if (WindowSamples % factor != 0)
+            throw new SettingException("WindowSamples", WindowSamples, $"a multiple of {factor} with {Filters.Length} convolutions");
+        if (StreamingMultiplyAdds > MaxStreamingMultiplyAdds)
+            throw new SettingException("Filters/Kernels/Hidden/WindowSamples", StreamingMultiplyAdds,
+                $"at most {MaxStreamingMultiplyAdds} streaming multiply-adds per model sample (Σ F·F·K + (W/2^(n−1))·F·H + H)");
     }
+}
+
+/// <summary>How a trace is scaled before the network (after the median is subtracted).</summary>
+public enum SpikeCnnNormalisation
+{
+    /// <summary>Divided by the trace's standard deviation about its median.</summary>
+    StandardDeviation,
+
+    /// <summary>Divided by the noise estimate median |x(t+1) − x(t)| / 0.954 (the s.d. of white noise with that median
+    /// first difference), so the input is in units of the noise: the same statistic as ν.</summary>
+    Noise,
 }
 
 /// <summary>Preprocessing shared by training and inference, and the noise level ν.</summary>
@@ -94,7 +145,14 @@ public static class SpikeCnnPreprocessing
     /// Normalises one trace for the network: NaN → the previous valid sample (0 at the start), subtract the median,
     /// divide by the standard deviation (1 when it is 0). The same steps run on training and inference traces.
     /// </summary>
-    public static float[] Normalise(ReadOnlySpan<double> dff)
+    public static float[] Normalise(ReadOnlySpan<double> dff) => Normalise(dff, SpikeCnnNormalisation.StandardDeviation);
+
+    /// <summary>
+    /// Normalises one trace: NaN → the previous valid sample (0 at the start), subtract the median, divide by the
+    /// standard deviation about the median or by the noise estimate median |Δx| / 0.954 (1 when the divisor is 0).
+    /// Both statistics can be estimated online from a running window.
+    /// </summary>
+    public static float[] Normalise(ReadOnlySpan<double> dff, SpikeCnnNormalisation kind)
     {
         var x = new double[dff.Length];
         double last = double.NaN;
@@ -105,9 +163,20 @@ public static class SpikeCnnPreprocessing
         var sorted = (double[])x.Clone();
         Array.Sort(sorted);
         double med = sorted.Length == 0 ? 0 : sorted[sorted.Length / 2];
-        double ss = 0;
-        foreach (var v in x) ss += (v - med) * (v - med);
-        double sd = x.Length > 1 ? Math.Sqrt(ss / x.Length) : 0;
+        double sd;
+        if (kind == SpikeCnnNormalisation.Noise)
+        {
+            var d = new double[Math.Max(0, x.Length - 1)];
+            for (int t = 1; t < x.Length; t++) d[t - 1] = Math.Abs(x[t] - x[t - 1]);
+            Array.Sort(d);
+            sd = d.Length == 0 ? 0 : d[d.Length / 2] / 0.954;
+        }
+        else
+        {
+            double ss = 0;
+            foreach (var v in x) ss += (v - med) * (v - med);
+            sd = x.Length > 1 ? Math.Sqrt(ss / x.Length) : 0;
+        }
         if (!(sd > 0)) sd = 1;
         var y = new float[x.Length];
         for (int t = 0; t < y.Length; t++) y[t] = (float)((x[t] - med) / sd);
@@ -151,6 +220,10 @@ public sealed record SpikeCnnModel(Network Network, int LookAheadSamples, double
     /// <summary>Samples per input window.</summary>
     public int WindowSamples => Network.InputShape[^1];
 
+    /// <summary>How traces are scaled for this model (metadata <c>normalisation_kind</c>: <c>sd</c> or <c>noise</c>;
+    /// files without the key are <c>sd</c>).</summary>
+    public SpikeCnnNormalisation Normalisation { get; init; } = SpikeCnnNormalisation.StandardDeviation;
+
     /// <summary>The ONNX metadata written for this model.</summary>
     public IReadOnlyDictionary<string, string> Metadata => new Dictionary<string, string>
     {
@@ -160,14 +233,22 @@ public sealed record SpikeCnnModel(Network Network, int LookAheadSamples, double
         ["nu_min"] = NuMin.ToString("R", CultureInfo.InvariantCulture),
         ["nu_max"] = NuMax.ToString("R", CultureInfo.InvariantCulture),
         ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
-        ["normalisation"] = "median subtracted, divided by standard deviation, per trace",
+        ["normalisation"] = Normalisation == SpikeCnnNormalisation.Noise
+            ? "median subtracted, divided by median |x(t+1) - x(t)| / 0.954, per trace"
+            : "median subtracted, divided by standard deviation, per trace",
+        ["normalisation_kind"] = Normalisation == SpikeCnnNormalisation.Noise ? "noise" : "sd",
+    };
+
+    /// <summary>The model as ONNX bytes (what <see cref="Save"/> writes).</summary>
+    public byte[] ToOnnx() => OnnxExporter.Export(Network, ExportOptions);
+
+    private OnnxExportOptions ExportOptions => new()
+    {
+        GraphName = "spike_cnn", Description = "CASCADE-like spike-rate CNN (ClosedLoop)", Metadata = Metadata,
     };
 
     /// <summary>Writes the model as ONNX.</summary>
-    public void Save(string path) => OnnxExporter.Save(Network, path, new OnnxExportOptions
-    {
-        GraphName = "spike_cnn", Description = "CASCADE-like spike-rate CNN (ClosedLoop)", Metadata = Metadata,
-    });
+    public void Save(string path) => OnnxExporter.Save(Network, path, ExportOptions);
 
     /// <summary>Reads a spike-CNN ONNX file written by <see cref="Save"/>; a model of another shape or without the
     /// metadata gives a <see cref="SettingException"/> naming the source.</summary>
@@ -189,7 +270,15 @@ public sealed record SpikeCnnModel(Network Network, int LookAheadSamples, double
         }
         int look = (int)Get("look_ahead_samples");
         if (look < 0 || look >= inShape[1]) throw new SettingException("look_ahead_samples", look, $"0 … {inShape[1] - 1}", source);
-        return new SpikeCnnModel(m.Network, look, Get("rate_hz"), Get("nu_min"), Get("nu_max"), (int)Get("seed"));
+        var norm = SpikeCnnNormalisation.StandardDeviation;
+        if (m.Metadata.TryGetValue("normalisation_kind", out var kind))
+            norm = kind switch
+            {
+                "sd" => SpikeCnnNormalisation.StandardDeviation,
+                "noise" => SpikeCnnNormalisation.Noise,
+                _ => throw new SettingException("normalisation_kind", kind, "sd or noise", source),
+            };
+        return new SpikeCnnModel(m.Network, look, Get("rate_hz"), Get("nu_min"), Get("nu_max"), (int)Get("seed")) { Normalisation = norm };
     }
 
     /// <summary>Reads a model file.</summary>
@@ -230,10 +319,18 @@ public static class SpikeCnnTrainer
 
     /// <summary>Trains one model with <paramref name="seed"/> (weights and window draw). <paramref name="progress"/>
     /// receives (epoch, loss) after each epoch.</summary>
-    public static SpikeCnnModel Train(IReadOnlyList<SpikeTrainingTrace> traces, SpikeCnnSettings settings, int seed, Action<int, double>? progress = null)
+    public static SpikeCnnModel Train(IReadOnlyList<SpikeTrainingTrace> traces, SpikeCnnSettings settings, int seed, Action<int, double>? progress = null) =>
+        Train(traces, [], settings, seed, progress);
+
+    /// <summary>
+    /// Trains one model on real <paramref name="traces"/> (noise and frame-rate augmented) mixed with
+    /// <paramref name="synthetic"/> traces (used as they are, resampled to the model rate): a fraction
+    /// <see cref="SpikeCnnSettings.SyntheticFraction"/> of the windows comes from the synthetic ones when there are any.
+    /// </summary>
+    public static SpikeCnnModel Train(IReadOnlyList<SpikeTrainingTrace> traces, IReadOnlyList<SpikeTrainingTrace> synthetic, SpikeCnnSettings settings, int seed, Action<int, double>? progress = null)
     {
         settings.Validate();
-        if (traces.Count == 0) throw new SettingException("training traces", 0, "at least one trace");
+        if (traces.Count == 0 && synthetic.Count == 0) throw new SettingException("training traces", 0, "at least one trace");
         var rng = new Random(seed);
         int w = settings.WindowSamples, look = settings.LookAheadSamples;
         // Augmented copies: every trace × noise factor (× resampling rate), at the model rate.
@@ -246,6 +343,7 @@ public static class SpikeCnnTrainer
             var ca = SpikeCnnPreprocessing.Resample(tr.Calcium, tr.RateHz, settings.ModelRateHz);
             var target = SmoothedTarget(tr.Spikes, tr.RateHz, settings.ModelRateHz, ca.Length, settings.TargetSigmaSamples);
             double nu0 = SpikeCnnPreprocessing.NoiseLevel(ca, settings.ModelRateHz);
+            double nuScale = SpikeCnnPreprocessing.NoiseLevel(tr.Calcium, tr.RateHz) / nu0; // ν is measured at the trace's own rate
             foreach (var rate in rates)
             foreach (var factor in settings.NoiseFactors)
             {
@@ -257,30 +355,48 @@ public static class SpikeCnnTrainer
                     double sigma = m0 * Math.Sqrt(factor * factor - 1) / 0.954;
                     for (int t = 0; t < noisy.Length; t++) noisy[t] += sigma * Gaussian(rng);
                 }
-                if (Math.Abs(rate - settings.ModelRateHz) > 1e-9)
+                double nu = SpikeCnnPreprocessing.NoiseLevel(noisy, settings.ModelRateHz) * nuScale;
+                if (rate < settings.ModelRateHz - 1e-9)
                 {
-                    // Down to the other rate and back: the detail a slower camera loses is lost here too.
-                    var back = SpikeCnnPreprocessing.Resample(SpikeCnnPreprocessing.Resample(noisy, settings.ModelRateHz, rate), rate, settings.ModelRateHz);
+                    // Down to the other rate and back: the detail a slower camera loses is lost here too; ν is that of
+                    // the trace at the slower rate, as inference would measure it.
+                    var slow = SpikeCnnPreprocessing.Resample(noisy, settings.ModelRateHz, rate);
+                    nu = SpikeCnnPreprocessing.NoiseLevel(slow, rate);
+                    var back = SpikeCnnPreprocessing.Resample(slow, rate, settings.ModelRateHz);
                     for (int t = 0; t < noisy.Length; t++) noisy[t] = back[Math.Min(t, back.Length - 1)];
                 }
-                double nu = SpikeCnnPreprocessing.NoiseLevel(noisy, settings.ModelRateHz);
                 nuMin = Math.Min(nuMin, nu); nuMax = Math.Max(nuMax, nu);
-                xs.Add(SpikeCnnPreprocessing.Normalise(noisy));
+                xs.Add(SpikeCnnPreprocessing.Normalise(noisy, settings.Normalisation));
                 ys.Add(target[..noisy.Length]);
             }
         }
-        long total = xs.Sum(x => (long)x.Length);
+        var sxs = new List<float[]>();
+        var sys = new List<float[]>();
+        foreach (var tr in synthetic)
+        {
+            var ca = SpikeCnnPreprocessing.Resample(tr.Calcium, tr.RateHz, settings.ModelRateHz);
+            if (ca.Length == 0) continue;
+            double nu = SpikeCnnPreprocessing.NoiseLevel(tr.Calcium, tr.RateHz);
+            nuMin = Math.Min(nuMin, nu); nuMax = Math.Max(nuMax, nu);
+            sxs.Add(SpikeCnnPreprocessing.Normalise(ca, settings.Normalisation));
+            sys.Add(SmoothedTarget(tr.Spikes, tr.RateHz, settings.ModelRateHz, ca.Length, settings.TargetSigmaSamples));
+        }
+        double fraction = sxs.Count == 0 ? 0 : xs.Count == 0 ? 1 : settings.SyntheticFraction;
+        long total = xs.Sum(x => (long)x.Length), sTotal = sxs.Sum(x => (long)x.Length);
         int samples = settings.TrainingWindows;
         var inputs = new float[(long)samples * w];
         var targets = new float[samples];
         for (int i = 0; i < samples; i++)
         {
-            long pick = (long)(rng.NextDouble() * total);
+            bool syn = rng.NextDouble() < fraction;
+            var px = syn ? sxs : xs;
+            var py = syn ? sys : ys;
+            long pick = (long)(rng.NextDouble() * (syn ? sTotal : total));
             int k = 0;
-            while (pick >= xs[k].Length) { pick -= xs[k].Length; k++; }
+            while (pick >= px[k].Length) { pick -= px[k].Length; k++; }
             int t = (int)pick;
-            SpikeCnnPreprocessing.FillWindow(xs[k], t, look, inputs.AsSpan(i * w, w));
-            targets[i] = ys[k][t];
+            SpikeCnnPreprocessing.FillWindow(px[k], t, look, inputs.AsSpan(i * w, w));
+            targets[i] = py[k][t];
         }
         var net = Architectures.SpikeCnn(w, settings.Filters, settings.Kernels, settings.Hidden, seed);
         var trainer = new Trainer(net, new TrainerSettings
@@ -289,7 +405,7 @@ public static class SpikeCnnTrainer
             Threads = settings.Threads, Seed = seed,
         });
         trainer.Fit(inputs, targets, samples, settings.Epochs, progress);
-        return new SpikeCnnModel(net, look, settings.ModelRateHz, nuMin, nuMax, seed);
+        return new SpikeCnnModel(net, look, settings.ModelRateHz, nuMin, nuMax, seed) { Normalisation = settings.Normalisation };
     }
 
     private static float[] SmoothedTarget(double[] spikes, double fromHz, double toHz, int length, double sigma)
@@ -343,6 +459,9 @@ public sealed class SpikeCnnInference : IDisposable
         foreach (var m in Models)
             if (m.WindowSamples != first.WindowSamples || m.LookAheadSamples != first.LookAheadSamples || m.RateHz != first.RateHz)
                 throw new SettingException("--model", "ensemble", "models with the same window, look-ahead and rate");
+        foreach (var m in Models)
+            if (m.Normalisation != first.Normalisation)
+                throw new SettingException("--model", "ensemble", "models with the same normalisation");
         _backends = models.Select(m => InferenceBackends.Open(m.Bytes, kind, null, m.Source)).ToArray();
     }
 
@@ -392,8 +511,8 @@ public sealed class SpikeCnnInference : IDisposable
         int valid = src.Length;
         while (valid > 0 && double.IsNaN(src[valid - 1])) valid--;
         var atModel = SpikeCnnPreprocessing.Resample(src.AsSpan(0, valid), rateHz, m0.RateHz);
-        double nu = SpikeCnnPreprocessing.NoiseLevel(atModel, m0.RateHz);
-        var x = SpikeCnnPreprocessing.Normalise(atModel);
+        double nu = SpikeCnnPreprocessing.NoiseLevel(src.AsSpan(0, valid), rateHz);
+        var x = SpikeCnnPreprocessing.Normalise(atModel, m0.Normalisation);
         int n = x.Length, w = m0.WindowSamples, look = m0.LookAheadSamples, k = _backends.Length;
         var sum = new double[n]; var sumSq = new double[n];
         var input = new float[Math.Min(Chunk, Math.Max(n, 1)) * w];
