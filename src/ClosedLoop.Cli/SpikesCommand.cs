@@ -381,7 +381,7 @@ public static class SpikesCommand
         }
         console.Write(t);
         console.MarkupLine($"CNN: ensemble of {cnn.Models.Count} on {Markup.Escape(cnn.BackendName)}, look-ahead {cnn.Models[0].LookAheadSamples} samples = {cnn.LatencyS * 1000:0} ms, training ν {cnn.NuMin:0.00}–{cnn.NuMax:0.00}. "
-            + "The shipped models were trained on 4.train and 6.train only: 4.test is held out.");
+            + "The shipped models were trained on 4.train, 6.train and synthetic traces only: 4.test is held out.");
         console.MarkupLine($"{sw.Elapsed.TotalSeconds:0.0} s. OASIS parameters (decay, noise, baseline) were estimated per neuron from its calcium trace alone.");
         return ExitCodes.Ok;
     });
@@ -433,7 +433,11 @@ public static class SpikesCommand
                 $"{ms[frames / 2]:0.00}", $"{ms[(int)(frames * 0.99)]:0.00}", $"{ms[^1]:0.00}", $"{(double)alloc / frames:0.#}");
         }
         console.Write(t);
-        console.MarkupLine("Per frame = one 64-sample window per ROI through each model of the ensemble; the look-ahead (32 samples = 320 ms at 100 Hz) is added latency on top.");
+        using (var shipped = SpikeCnnInference.OpenShipped(BackendKind.Managed))
+        {
+            var m = shipped.Models[0];
+            console.MarkupLine($"Per frame = one {m.WindowSamples}-sample window per ROI through each model of the ensemble; the look-ahead ({m.LookAheadSamples} samples = {shipped.LatencyS * 1000:0} ms at {m.RateHz:0.#} Hz) is added latency on top.");
+        }
         return ExitCodes.Ok;
     });
 

@@ -81,6 +81,7 @@ public class SpikeCnnSyntheticTests
             ResampleRatesHz = [], SyntheticFraction = 0.5, Normalisation = SpikeCnnNormalisation.Noise };
         var model = SpikeCnnTrainer.Train(real, syn, settings, seed: 1);
         Assert.True(model.NuMax >= 6, $"ν max {model.NuMax:0.00} should include the synthetic traces' 6–8");
+        Assert.Equal(settings.StreamingMultiplyAdds, model.StreamingMultiplyAdds);
         var back = SpikeCnnModel.Load(model.ToOnnx(), "mixed.onnx");
         Assert.Equal(SpikeCnnNormalisation.Noise, back.Normalisation);
         Assert.Equal("noise", back.Metadata["normalisation_kind"]);
@@ -103,9 +104,9 @@ public class SpikeCnnSyntheticTests
     public void Settings_OverTheStreamingBudget_OrWithBadKernels_NameTheField()
     {
         Assert.Equal(2648, new SpikeCnnSettings { Filters = [8, 8, 8], Kernels = [9, 5, 3], Hidden = 16, WindowSamples = 64 }.StreamingMultiplyAdds);
-        var big = Assert.Throws<SettingException>(() => new SpikeCnnSettings { Filters = [16, 16, 16], Hidden = 32 }.Validate());
+        var big = Assert.Throws<SettingException>(() => new SpikeCnnSettings { WindowSamples = 64, Filters = [16, 16, 16], Kernels = [9, 5, 3], Hidden = 32 }.Validate());
         Assert.Contains("4000", big.Message);
-        var even = Assert.Throws<SettingException>(() => new SpikeCnnSettings { Kernels = [9, 4, 3] }.Validate());
+        var even = Assert.Throws<SettingException>(() => new SpikeCnnSettings { Filters = [8, 8, 8], Kernels = [9, 4, 3] }.Validate());
         Assert.Contains("Kernels", even.Message);
         var bad = Assert.Throws<SettingException>(() => new SyntheticTraceSettings { Indicators = [GCaMP6s], NuMin = 3, NuMax = 1 }.Validate());
         Assert.Contains("NuMax", bad.Message);

@@ -79,6 +79,16 @@ public class SpikeCnnTests
     }
 
     [Fact]
+    public void ShippedModels_FitTheStreamingBudget_AndCoverTheSyntheticNoiseRange()
+    {
+        using var cnn = SpikeCnnInference.OpenShipped(BackendKind.Managed);
+        foreach (var m in cnn.Models)
+            Assert.True(m.StreamingMultiplyAdds <= SpikeCnnSettings.MaxStreamingMultiplyAdds, $"seed {m.Seed}: {m.StreamingMultiplyAdds} multiply-adds per sample");
+        // Trained with synthetic traces of ν up to 6: a trace that noisy is not flagged.
+        Assert.True(cnn.NuMax >= 5, $"training ν range {cnn.NuMin:0.00}–{cnn.NuMax:0.00}");
+    }
+
+    [Fact]
     public void NoiseLevel_OfWhiteNoise_IsAbout954TimesSigmaOverRootRate()
     {
         var rng = new Random(1);
@@ -133,7 +143,7 @@ public class SpikeCnnTests
     [Fact]
     public void Settings_OutOfRange_NameTheField()
     {
-        var ex = Assert.Throws<SettingException>(() => new SpikeCnnSettings { LookAheadSamples = 64 }.Validate());
+        var ex = Assert.Throws<SettingException>(() => new SpikeCnnSettings { LookAheadSamples = 128 }.Validate());
         Assert.Contains("LookAheadSamples", ex.Message);
         var ex2 = Assert.Throws<SettingException>(() => new SpikeCnnSettings { WindowSamples = 30 }.Validate());
         Assert.Contains("WindowSamples", ex2.Message);

@@ -3,6 +3,7 @@ using System.Reflection;
 using ClosedLoop.Core;
 using ClosedLoop.Models;
 using ClosedLoop.Models.Inference;
+using ClosedLoop.Models.Layers;
 using ClosedLoop.Models.Onnx;
 using ClosedLoop.Models.Training;
 
@@ -11,8 +12,8 @@ namespace ClosedLoop.Spikes.Cnn;
 /// <summary>Settings of the CASCADE-like spike CNN: window, look-ahead, architecture, augmentation and training.</summary>
 public sealed record SpikeCnnSettings
 {
-    /// <summary>Samples per input window (multiple of 4).</summary>
-    public int WindowSamples { get; init; } = 64;
+    /// <summary>Samples per input window (multiple of 4 and of 2^(convolutions − 1)).</summary>
+    public int WindowSamples { get; init; } = 128;
 
     /// <summary>Future samples the window holds after the inferred sample t (added latency = this / rate).</summary>
     public int LookAheadSamples { get; init; } = 32;
@@ -21,10 +22,10 @@ public sealed record SpikeCnnSettings
     public double ModelRateHz { get; init; } = 100;
 
     /// <summary>Filters per convolution.</summary>
-    public int[] Filters { get; init; } = [8, 8, 8];
+    public int[] Filters { get; init; } = [8, 8, 8, 8];
 
     /// <summary>Kernel length per convolution (odd).</summary>
-    public int[] Kernels { get; init; } = [9, 5, 3];
+    public int[] Kernels { get; init; } = [9, 5, 5, 3];
 
     /// <summary>Units of the dense hidden layer.</summary>
     public int Hidden { get; init; } = 16;
@@ -59,7 +60,7 @@ public sealed record SpikeCnnSettings
 
     /// <summary>Fraction of the training windows drawn from synthetic traces when some are given (the rest from the
     /// real, augmented traces).</summary>
-    public double SyntheticFraction { get; init; } = 0.3;
+    public double SyntheticFraction { get; init; } = 0.5;
 
     /// <summary>How each trace is scaled before the network.</summary>
     public SpikeCnnNormalisation Normalisation { get; init; } = SpikeCnnNormalisation.StandardDeviation;
@@ -219,6 +220,15 @@ public sealed record SpikeCnnModel(Network Network, int LookAheadSamples, double
 {
     /// <summary>Samples per input window.</summary>
     public int WindowSamples => Network.InputShape[^1];
+
+    /// <summary>Multiply-adds per model sample when the network runs as a stream (each convolution output computed once,
+    /// the dense layers per sample): the convolutions' and dense layers' weight counts, Σ F·F·K + (W/2^(n−1))·F·H + H.</summary>
+    public int StreamingMultiplyAdds => Network.Nodes.Sum(n => n.Layer switch
+    {
+        Conv1d c => c.WeightCount,
+        Dense d => d.WeightCount,
+        _ => 0,
+    });
 
     /// <summary>How traces are scaled for this model (metadata <c>normalisation_kind</c>: <c>sd</c> or <c>noise</c>;
     /// files without the key are <c>sd</c>).</summary>
