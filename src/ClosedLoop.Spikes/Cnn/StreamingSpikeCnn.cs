@@ -162,9 +162,19 @@ public sealed unsafe class StreamingSpikeCnn
         foreach (var layer in _layers) gather = Math.Max(gather, (Math.Max(layer.Left, layer.Right + 1) + 2 * layer.R) * layer.Cin);
         _gather = GC.AllocateArray<float>(gather * Lanes, pinned: true);
         _hiddenBuf = GC.AllocateArray<float>(hb * Lanes * Lanes, pinned: true);
-        MultiplyAddsPerStep = _layers.Sum(l => (long)((l.HasInterior ? 1 : 0) + l.Left + l.Right) * l.K * l.Cin * l.Cout)
-            + (long)_hidden * _lastLength * _lastChannels + _hidden;
+        MultiplyAddsPerStep = _layers.Sum(l => (long)ComputedTaps(l) * l.Cin * l.Cout) + (long)_hidden * _lastLength * _lastChannels + _hidden;
         WindowMultiplyAdds = _layers.Sum(l => (long)l.Length * l.K * l.Cin * l.Cout) + (long)_hidden * _lastLength * _lastChannels + _hidden;
+    }
+
+    /// <summary>Kernel taps computed per step for a layer: the new column's K, plus each edge position's taps that
+    /// fall inside the window.</summary>
+    private static int ComputedTaps(ConvLayer l)
+    {
+        int taps = l.HasInterior ? l.K : 0;
+        for (int p = 0; p < l.Length; p++)
+            if (p < l.Left || p >= l.Length - l.Right)
+                taps += Math.Min(l.K - 1, l.Length - 1 - p + l.R) - Math.Max(0, l.R - p) + 1;
+        return taps;
     }
 
     private static SettingException Unsupported(string source, string what) =>
@@ -296,38 +306,47 @@ public sealed unsafe class StreamingSpikeCnn
 
     private void StepLayer(ConvLayer layer, int l, float* s, long t, float* gather)
     {
-        int cin = layer.Cin, cout = layer.Cout, k = layer.K, r = layer.R, nIn = k * cin;
+        int cin = layer.Cin, cout = layer.Cout, k = layer.K, r = layer.R, len = layer.Length;
         fixed (float* w = layer.Weights, bias = layer.Bias)
         {
-            // Left edge positions [0, Left).
+            // Left edge positions [0, Left); taps that fall on the zero padding are skipped.
             if (layer.Left > 0)
             {
                 GatherInput(l, s, t, -r, layer.Left + r, gather);
                 for (int p = 0; p < layer.Left; p++)
-                    Columns(gather + p * cin * Lanes, nIn, w, bias, cout, s + layer.LeftOffset + p * cout * Lanes);
+                {
+                    int lo = Math.Max(0, r - p), hi = Math.Min(k - 1, len - 1 - p + r);
+                    Columns(gather + p * cin * Lanes, lo, hi, k, cin, w, bias, cout, s + layer.LeftOffset + p * cout * Lanes);
+                }
             }
             if (!layer.HasInterior) return;
             // The new stream column (newest interior position) and the right edge positions after it.
-            int first = layer.Length - layer.Right - 1;
-            GatherInput(l, s, t, first - r, layer.Length + r, gather);
+            int first = len - layer.Right - 1;
+            GatherInput(l, s, t, first - r, len + r, gather);
             long time = t - (long)layer.Stride * layer.Right;
-            Columns(gather, nIn, w, bias, cout, s + layer.RingOffset + (int)(time & _ringMask) * cout * Lanes);
+            Columns(gather, 0, k - 1, k, cin, w, bias, cout, s + layer.RingOffset + (int)(time & _ringMask) * cout * Lanes);
             for (int j = 0; j < layer.Right; j++)
-                Columns(gather + (j + 1) * cin * Lanes, nIn, w, bias, cout, s + layer.RightOffset + j * cout * Lanes);
+            {
+                int p = first + 1 + j, hi = Math.Min(k - 1, len - 1 - p + r);
+                Columns(gather + (j + 1) * cin * Lanes, 0, hi, k, cin, w, bias, cout, s + layer.RightOffset + j * cout * Lanes);
+            }
         }
     }
 
-    /// <summary>All Cout outputs (ReLU applied) of one position from its nIn gathered input vectors.</summary>
-    private static void Columns(float* input, int nIn, float* w, float* bias, int cout, float* dst)
+    /// <summary>All Cout outputs (ReLU applied) of one position from the taps [kLo, kHi] of its K·Cin gathered input
+    /// vectors (the other taps fall on the window's zero padding).</summary>
+    private static void Columns(float* input, int kLo, int kHi, int k, int cin, float* w, float* bias, int cout, float* dst)
     {
+        int nFull = k * cin, skip = kLo * cin * Lanes, nIn = (kHi - kLo + 1) * cin;
         float* tmp = stackalloc float[Lanes * Lanes];
         for (int ob = 0; ob * Lanes < cout; ob++)
         {
-            if (cout - ob * Lanes >= Lanes) Column(input, nIn, w + (long)ob * nIn * Lanes, bias + ob * Lanes, dst + ob * Lanes * Lanes);
+            float* wb = w + (long)ob * nFull * Lanes + skip;
+            if (cout - ob * Lanes >= Lanes) Column(input + skip, nIn, wb, bias + ob * Lanes, dst + ob * Lanes * Lanes);
             else
             {
                 // Fewer than 8 outputs left: the padded weights are zero; keep only the real ones.
-                Column(input, nIn, w + (long)ob * nIn * Lanes, bias + ob * Lanes, tmp);
+                Column(input + skip, nIn, wb, bias + ob * Lanes, tmp);
                 int m = cout - ob * Lanes;
                 Buffer.MemoryCopy(tmp, dst + ob * Lanes * Lanes, m * Lanes * sizeof(float), m * Lanes * sizeof(float));
             }
