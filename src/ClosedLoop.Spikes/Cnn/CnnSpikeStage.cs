@@ -106,6 +106,8 @@ public sealed class CnnSpikeStage : IFastStage, IDisposable
     private int _historyFrames, _warmupFrames;
     private long _frames, _writing = -1, _written = -1;
     private NormSet? _norm, _pending;
+    private double _rateSum;
+    private long _rateFrames;
     private long _streamStart = -1, _nextSample, _changes, _steps, _maxStepsPerFrame;
     private Thread? _thread;
     private ManualResetEventSlim? _stopSlow;
@@ -122,6 +124,34 @@ public sealed class CnnSpikeStage : IFastStage, IDisposable
 
     /// <inheritdoc />
     public string Name => "spikes-cnn";
+
+    /// <summary>Loads the ensemble the settings name (the shipped one when <see cref="CnnSpikeSettings.Models"/> is empty);
+    /// a missing or unsuitable file gives a <see cref="SettingException"/> naming its <c>spikes.models[i]</c> entry.</summary>
+    public static IReadOnlyList<SpikeCnnModel> LoadModels(CnnSpikeSettings settings)
+    {
+        if (settings.Models.Count == 0)
+            return SpikeCnnInference.ShippedModels().Select(m => SpikeCnnModel.Load(m.Bytes, m.Source)).ToArray();
+        var models = new SpikeCnnModel[settings.Models.Count];
+        for (int i = 0; i < models.Length; i++)
+        {
+            string path = settings.Models[i];
+            if (!File.Exists(path)) throw new SettingException($"spikes.models[{i}]", path, "an existing spike-CNN .onnx file (written by 'closedloop spikes train')");
+            try { models[i] = SpikeCnnModel.Load(File.ReadAllBytes(path), path); }
+            catch (SettingException ex) { throw new SettingException($"spikes.models[{i}]", path, ex.Message); }
+        }
+        var m0 = models[0];
+        for (int i = 1; i < models.Length; i++)
+            if (models[i].WindowSamples != m0.WindowSamples || models[i].LookAheadSamples != m0.LookAheadSamples || models[i].RateHz != m0.RateHz)
+                throw new SettingException($"spikes.models[{i}]", settings.Models[i], $"a model with the window ({m0.WindowSamples}), look-ahead ({m0.LookAheadSamples}) and rate ({m0.RateHz} Hz) of spikes.models[0]");
+        return models;
+    }
+
+    /// <summary>One line for the run report: models, rates, latency, normalisation hand-overs and ν flags.</summary>
+    public string Summary() => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"{_models.Count} models, window {_models[0].WindowSamples} samples at {_modelHz:0.#} Hz, look-ahead {_models[0].LookAheadSamples} samples = {LatencyS * 1000:0} ms added latency; "
+        + $"{Steps} steps, up to {MaxStepsPerFrameSeen} per frame (ceil({_modelHz:0.#} / {_frameHz:0.##} Hz) = {StepsPerFrame}); {NormalisationChanges} normalisation hand-overs; "
+        + $"rates on {RateFrames} frames, mean {MeanRate:0.####} spikes per frame per ROI; "
+        + $"{RoisOutsideTrainingNu} of {_units} ROIs with ν outside the training range {NuMin:0.00}–{NuMax:0.00}");
 
     /// <summary>When true (default), Start runs a slow thread that calls <see cref="Refit"/> (as soon as the warm-up is
     /// seen, then every <see cref="CnnSpikeSettings.RefitPeriodS"/>); tests turn it off and call Refit themselves.</summary>
@@ -147,6 +177,12 @@ public sealed class CnnSpikeStage : IFastStage, IDisposable
 
     /// <summary>Network steps run (model samples) in this run.</summary>
     public long Steps => Interlocked.Read(ref _steps);
+
+    /// <summary>Mean rate written, spikes per frame per ROI, over the frames after warm-up (NaN before any).</summary>
+    public double MeanRate => _rateFrames > 0 ? _rateSum / _rateFrames / _units : double.NaN;
+
+    /// <summary>Frames whose rate came from the network (after the normalisation and a window of samples).</summary>
+    public long RateFrames => _rateFrames;
 
     /// <summary>Normalisation sets the loop has taken over since Start.</summary>
     public long NormalisationChanges => Interlocked.Read(ref _changes);
@@ -189,6 +225,7 @@ public sealed class CnnSpikeStage : IFastStage, IDisposable
         _norm = _pending = null;
         _streamStart = -1; _nextSample = 0; _changes = 0; _steps = 0; _maxStepsPerFrame = 0;
         _slowFault = null;
+        _rateSum = 0; _rateFrames = 0;
         if (AutoRefit)
         {
             _stopSlow = new ManualResetEventSlim(false);
@@ -256,7 +293,10 @@ public sealed class CnnSpikeStage : IFastStage, IDisposable
             // Spikes per model sample → spikes per frame.
             float scale = (float)(_modelHz / _frameHz);
             float[] lo = Lower, hi = Upper;
-            for (int i = 0; i < units; i++) { rate[i] = _mean[i] * scale; lo[i] = _lower[i] * scale; hi[i] = _upper[i] * scale; }
+            double sum = 0;
+            for (int i = 0; i < units; i++) { rate[i] = _mean[i] * scale; lo[i] = _lower[i] * scale; hi[i] = _upper[i] * scale; sum += rate[i]; }
+            _rateSum += sum;
+            _rateFrames++;
         }
         else
         {
