@@ -73,7 +73,8 @@ public readonly record struct SpikeCnnNormalisation(double Center, double Scale,
 /// <see cref="Lower"/> and <see cref="Upper"/>. It must run after the ΔF/F stage.
 /// <para><b>Rates.</b> The models work at their own rate (100 Hz for the shipped ones). Each frame, ΔF/F is linearly
 /// interpolated to every model sample that falls in (previous frame, this frame] — the same interpolation as offline
-/// resampling — and each goes through the network: ceil(model rate / frame rate) steps per frame at most. The value
+/// resampling — and each goes through the network: ceil(model rate / frame rate) steps per frame at most, of which
+/// all but the last only advance the layers' streams (no edge positions, no dense layers: about a tenth of a step). The value
 /// written is the ensemble's output for the newest model sample minus the look-ahead L, scaled from spikes per model
 /// sample to spikes per frame; the added latency is <see cref="LatencyS"/> = L / model rate.</para>
 /// <para><b>Normalisation.</b> Off the loop (<see cref="Refit"/>, from the stage's slow thread or a caller), each ROI's
@@ -275,6 +276,7 @@ public sealed class CnnSpikeStage : IFastStage, IDisposable
             {
                 double pos = i * ratio;
                 if (pos > fr + 1e-9) { _nextSample = i; break; }
+                bool lastOfFrame = (i + 1) * ratio > fr + 1e-9;
                 float frac = fr == 0 ? 1f : (float)(pos - (fr - 1));
                 for (int u = 0; u < units; u++)
                 {
@@ -282,7 +284,9 @@ public sealed class CnnSpikeStage : IFastStage, IDisposable
                     float v = before * (1 - frac) + cur * frac;
                     x[u] = float.IsNaN(v) ? 0f : (v - center[u]) * inv[u];
                 }
-                ensemble.Step(x, _mean, _lower, _upper);
+                // Only the frame's last model sample needs an output; the others only advance the streams.
+                if (lastOfFrame) ensemble.Step(x, _mean, _lower, _upper);
+                else ensemble.Advance(x);
                 steps++;
             }
             _steps += steps;

@@ -34,7 +34,8 @@ public sealed unsafe class StreamingSpikeCnn
         public bool PoolInput; // the input is the max-pooled output of the previous layer
         public float[] Weights = [];  // [ceil(Cout/8)][K][Cin][8]
         public float[] Bias = [];     // [ceil(Cout/8) * 8]
-        // Offsets (floats, within a block's state) of the ring [R][Cout][8] and the edge buffers [Left|Right][Cout][8].
+        // Offsets (floats) of the ring [R][Cout][8] within a block's state, and of the edge buffers [Left|Right][Cout][8]
+        // within the shared edge scratch.
         public int RingOffset, LeftOffset, RightOffset;
     }
 
@@ -48,6 +49,8 @@ public sealed unsafe class StreamingSpikeCnn
     private readonly float[] _gather;     // scratch: gathered layer input or dense input, [positions][channels][8]
     private readonly float[] _hiddenBuf;  // scratch: [ceil(H/8) * 8][8]
     private readonly int _xOffset;
+    private readonly float[] _edges;      // scratch: this step's edge values of every layer, pinned
+    private readonly float* _edgeBase;
     private long _steps;
 
     /// <summary>Builds the evaluator for <paramref name="network"/> and <paramref name="rois"/> ROIs; a network outside the
@@ -136,14 +139,18 @@ public sealed unsafe class StreamingSpikeCnn
         _ringMask = _ringLength - 1;
         int at = 0;
         _xOffset = at; at += _ringLength * Lanes;
+        int edgeFloats = 0;
         foreach (var layer in _layers)
         {
             layer.RingOffset = at; if (layer.HasInterior) at += _ringLength * layer.Cout * Lanes;
-            layer.LeftOffset = at; at += layer.Left * layer.Cout * Lanes;
-            layer.RightOffset = at; at += layer.Right * layer.Cout * Lanes;
+            // Edge values are recomputed every step: they live in one scratch area shared by all blocks (kept in cache).
+            layer.LeftOffset = edgeFloats; edgeFloats += layer.Left * layer.Cout * Lanes;
+            layer.RightOffset = edgeFloats; edgeFloats += layer.Right * layer.Cout * Lanes;
         }
         _blockFloats = at;
         _state = GC.AllocateArray<float>(checked(_blocks * _blockFloats), pinned: true);
+        _edges = GC.AllocateArray<float>(Math.Max(1, edgeFloats), pinned: true);
+        _edgeBase = (float*)Unsafe.AsPointer(ref _edges[0]);
 
         // Dense 1 in the gathered order [position][channel]; the network's Flatten order is [channel][position].
         int hb = (_hidden + Lanes - 1) / Lanes;
@@ -230,8 +237,20 @@ public sealed unsafe class StreamingSpikeCnn
     /// </summary>
     public void Step(ReadOnlySpan<float> x, Span<float> output)
     {
-        if (x.Length < Rois) throw new ArgumentException($"x holds {x.Length} samples; {Rois} ROIs need one each.", nameof(x));
         if (output.Length < Rois) throw new ArgumentException($"output holds {output.Length} floats; {Rois} ROIs need one each.", nameof(output));
+        Run(x, output, true);
+    }
+
+    /// <summary>
+    /// Takes one new sample per ROI without computing an output: only the new stream column of each layer runs (no
+    /// edge positions, no dense layers), about a tenth of a <see cref="Step"/> for the default network. For samples
+    /// whose rate nobody reads, e.g. all but the last model sample of a frame when the model rate exceeds the frame rate.
+    /// </summary>
+    public void Advance(ReadOnlySpan<float> x) => Run(x, default, false);
+
+    private void Run(ReadOnlySpan<float> x, Span<float> output, bool withOutput)
+    {
+        if (x.Length < Rois) throw new ArgumentException($"x holds {x.Length} samples; {Rois} ROIs need one each.", nameof(x));
         long t = _steps;
         Span<float> lane = stackalloc float[Lanes];
         fixed (float* state = _state, gather = _gather, hidden = _hiddenBuf, d1 = _dense1, d1b = _dense1Bias)
@@ -245,7 +264,8 @@ public sealed unsafe class StreamingSpikeCnn
                 if (n == Lanes) Vector256.LoadUnsafe(ref MemoryMarshal.GetReference(x), (nuint)(b * Lanes)).Store(xSlot);
                 else { for (int k = 0; k < Lanes; k++) xSlot[k] = k < n ? x[b * Lanes + k] : 0f; }
 
-                for (int l = 0; l < _layers.Length; l++) StepLayer(_layers[l], l, s, t, gather);
+                for (int l = 0; l < _layers.Length; l++) StepLayer(_layers[l], l, s, t, gather, withOutput);
+                if (!withOutput) continue;
 
                 // Dense 1 over the last layer's whole window, then Dense 2 and Softplus.
                 var last = _layers[^1];
@@ -271,9 +291,9 @@ public sealed unsafe class StreamingSpikeCnn
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private float* ConvValue(ConvLayer layer, int l, float* s, long t, int p)
     {
-        if (p < layer.Left) return s + layer.LeftOffset + p * layer.Cout * Lanes;
+        if (p < layer.Left) return _edgeBase + layer.LeftOffset + p * layer.Cout * Lanes;
         int fromRight = layer.Length - 1 - p;
-        if (fromRight < layer.Right) return s + layer.RightOffset + (layer.Right - 1 - fromRight) * layer.Cout * Lanes;
+        if (fromRight < layer.Right) return _edgeBase + layer.RightOffset + (layer.Right - 1 - fromRight) * layer.Cout * Lanes;
         long time = t - (long)layer.Stride * fromRight;
         return s + layer.RingOffset + (int)(time & _ringMask) * layer.Cout * Lanes;
     }
@@ -304,31 +324,31 @@ public sealed unsafe class StreamingSpikeCnn
         }
     }
 
-    private void StepLayer(ConvLayer layer, int l, float* s, long t, float* gather)
+    private void StepLayer(ConvLayer layer, int l, float* s, long t, float* gather, bool edges)
     {
         int cin = layer.Cin, cout = layer.Cout, k = layer.K, r = layer.R, len = layer.Length;
         fixed (float* w = layer.Weights, bias = layer.Bias)
         {
             // Left edge positions [0, Left); taps that fall on the zero padding are skipped.
-            if (layer.Left > 0)
+            if (edges && layer.Left > 0)
             {
                 GatherInput(l, s, t, -r, layer.Left + r, gather);
                 for (int p = 0; p < layer.Left; p++)
                 {
                     int lo = Math.Max(0, r - p), hi = Math.Min(k - 1, len - 1 - p + r);
-                    Columns(gather + p * cin * Lanes, lo, hi, k, cin, w, bias, cout, s + layer.LeftOffset + p * cout * Lanes);
+                    Columns(gather + p * cin * Lanes, lo, hi, k, cin, w, bias, cout, _edgeBase + layer.LeftOffset + p * cout * Lanes);
                 }
             }
             if (!layer.HasInterior) return;
             // The new stream column (newest interior position) and the right edge positions after it.
             int first = len - layer.Right - 1;
-            GatherInput(l, s, t, first - r, len + r, gather);
+            GatherInput(l, s, t, first - r, edges ? len + r : first + r + 1, gather);
             long time = t - (long)layer.Stride * layer.Right;
             Columns(gather, 0, k - 1, k, cin, w, bias, cout, s + layer.RingOffset + (int)(time & _ringMask) * cout * Lanes);
-            for (int j = 0; j < layer.Right; j++)
+            for (int j = 0; edges && j < layer.Right; j++)
             {
                 int p = first + 1 + j, hi = Math.Min(k - 1, len - 1 - p + r);
-                Columns(gather + (j + 1) * cin * Lanes, 0, hi, k, cin, w, bias, cout, s + layer.RightOffset + j * cout * Lanes);
+                Columns(gather + (j + 1) * cin * Lanes, 0, hi, k, cin, w, bias, cout, _edgeBase + layer.RightOffset + j * cout * Lanes);
             }
         }
     }
@@ -433,6 +453,12 @@ public sealed class StreamingSpikeCnnEnsemble
     public void Reset()
     {
         foreach (var n in _nets) n.Reset();
+    }
+
+    /// <summary>One normalised sample per ROI in, no output (see <see cref="StreamingSpikeCnn.Advance"/>).</summary>
+    public void Advance(ReadOnlySpan<float> x)
+    {
+        foreach (var n in _nets) n.Advance(x);
     }
 
     /// <summary>One normalised sample per ROI in; ensemble mean and band per ROI out (spikes per model sample).</summary>
