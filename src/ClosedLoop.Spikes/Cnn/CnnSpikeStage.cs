@@ -18,7 +18,8 @@ public sealed class CnnSpikeSettings : IStageSettings
     /// default 2.</summary>
     public double NormWarmupS { get; set; } = 2;
 
-    /// <summary>Seconds between re-estimates of the normalisation (slow thread). Range 0.5..600, default 5.</summary>
+    /// <summary>Seconds of frames (sample clock) between re-estimates of the normalisation (slow thread). Range 0.5..600,
+    /// default 5.</summary>
     public double RefitPeriodS { get; set; } = 5;
 
     /// <inheritdoc />
@@ -155,7 +156,8 @@ public sealed class CnnSpikeStage : IFastStage, IDisposable
         + $"{RoisOutsideTrainingNu} of {_units} ROIs with ν outside the training range {NuMin:0.00}–{NuMax:0.00}");
 
     /// <summary>When true (default), Start runs a slow thread that calls <see cref="Refit"/> (as soon as the warm-up is
-    /// seen, then every <see cref="CnnSpikeSettings.RefitPeriodS"/>); tests turn it off and call Refit themselves.</summary>
+    /// seen, then every <see cref="CnnSpikeSettings.RefitPeriodS"/> of frames, i.e. of the sample clock); tests turn it
+    /// off and call Refit themselves.</summary>
     public bool AutoRefit { get; init; } = true;
 
     /// <summary>The models of the ensemble.</summary>
@@ -370,11 +372,16 @@ public sealed class CnnSpikeStage : IFastStage, IDisposable
     private void SlowLoop()
     {
         var stop = _stopSlow!;
+        // Scheduled on the sample clock (frames seen), not the wall clock, so a replayed or fast-paced run refits as
+        // often per second of data as a real-time one.
+        long period = Math.Max(1, (long)Math.Round(_settings.RefitPeriodS * _frameHz)), last = long.MinValue / 2;
         try
         {
-            bool started = false;
-            while (!stop.Wait(started ? TimeSpan.FromSeconds(_settings.RefitPeriodS) : TimeSpan.FromMilliseconds(100)))
-                if (Refit() is not null) started = true;
+            while (!stop.Wait(TimeSpan.FromMilliseconds(20)))
+            {
+                long seen = Interlocked.Read(ref _written) + 1;
+                if (seen >= _warmupFrames && seen - last >= period && Refit() is not null) last = seen;
+            }
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
