@@ -32,8 +32,6 @@ public sealed unsafe class StreamingSpikeCnn
         public int Cin, Cout, K, R, Length, Stride, Left, Right;
         public bool HasInterior;
         public bool PoolInput; // the input is the max-pooled output of the previous layer
-        public int InLeft;     // leading input positions that are edges of the previous layer
-        public bool[] Subtract = []; // per left edge position: from the stored stream pre-activation, corrected
         public float[] Weights = [];  // [ceil(Cout/8)][K][Cin][8]
         public float[] Bias = [];     // [ceil(Cout/8) * 8]
         // Offsets (floats) of the ring [R][Cout][8] within a block's state, and of the edge buffers [Left|Right][Cout][8]
@@ -49,7 +47,6 @@ public sealed unsafe class StreamingSpikeCnn
     private readonly float[] _dense2;     // [H]
     private readonly float _dense2Bias;
     private readonly float[] _gather;     // scratch: gathered layer input or dense input, [positions][channels][8]
-    private readonly float[] _diff;       // scratch: window input − stream input at the left edge, [positions][channels][8]
     private readonly float[] _hiddenBuf;  // scratch: [ceil(H/8) * 8][8]
     private readonly int _xOffset;
     private readonly float[] _edges;      // scratch: this step's edge values of every layer, pinned
@@ -104,7 +101,6 @@ public sealed unsafe class StreamingSpikeCnn
                 Cin = conv.InChannels, Cout = conv.OutChannels, K = conv.KernelW, R = conv.KernelW / 2,
                 Length = length, Stride = 1 << l, PoolInput = l > 0,
             };
-            while (layer.InLeft < length && !inInterior[layer.InLeft]) layer.InLeft++;
             var interior = new bool[length];
             for (int p = 0; p < length; p++)
             {
@@ -119,9 +115,6 @@ public sealed unsafe class StreamingSpikeCnn
             layer.HasInterior = left + right < length;
             if (!layer.HasInterior) { left = length; right = 0; }
             layer.Left = left; layer.Right = right;
-            layer.Subtract = new bool[left];
-            if (layer.HasInterior)
-                for (int p = 0; p < left; p++) layer.Subtract[p] = SubtractTaps(layer, p) < DirectTaps(layer, p);
             layer.Weights = RearrangeConv(parameters.AsSpan(offset, conv.WeightCount), layer.Cout, layer.Cin, layer.K);
             layer.Bias = PadBias(parameters.AsSpan(offset + conv.WeightCount, layer.Cout));
             _layers[l] = layer;
@@ -142,11 +135,7 @@ public sealed unsafe class StreamingSpikeCnn
         _hidden = d1.OutFeatures;
 
         // Rings: a stream value is read at most W − 1 samples after its time.
-        // The left edges also read stream inputs up to r taps before the window: older by s·r (+ s/2 for a pooled pair).
-        int maxAge = WindowSamples;
-        foreach (var layer in _layers)
-            maxAge = Math.Max(maxAge, layer.Stride * (layer.Length - 1 + layer.R) + layer.Stride / 2 + 1);
-        _ringLength = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)maxAge);
+        _ringLength = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)WindowSamples);
         _ringMask = _ringLength - 1;
         int at = 0;
         _xOffset = at; at += _ringLength * Lanes;
@@ -179,7 +168,6 @@ public sealed unsafe class StreamingSpikeCnn
         int gather = _lastLength * _lastChannels;
         foreach (var layer in _layers) gather = Math.Max(gather, (Math.Max(layer.Left, layer.Right + 1) + 2 * layer.R) * layer.Cin);
         _gather = GC.AllocateArray<float>(gather * Lanes, pinned: true);
-        _diff = GC.AllocateArray<float>(Math.Max(1, _layers.Max(l => (l.InLeft + l.R) * l.Cin)) * Lanes, pinned: true);
         _hiddenBuf = GC.AllocateArray<float>(hb * Lanes * Lanes, pinned: true);
         MultiplyAddsPerStep = _layers.Sum(l => (long)ComputedTaps(l) * l.Cin * l.Cout) + (long)_hidden * _lastLength * _lastChannels + _hidden;
         WindowMultiplyAdds = _layers.Sum(l => (long)l.Length * l.K * l.Cin * l.Cout) + (long)_hidden * _lastLength * _lastChannels + _hidden;
@@ -191,16 +179,10 @@ public sealed unsafe class StreamingSpikeCnn
     {
         int taps = l.HasInterior ? l.K : 0;
         for (int p = 0; p < l.Length; p++)
-            if (p < l.Left) taps += l.Subtract[p] ? SubtractTaps(l, p) : DirectTaps(l, p);
-            else if (p >= l.Length - l.Right) taps += DirectTaps(l, p);
+            if (p < l.Left || p >= l.Length - l.Right)
+                taps += Math.Min(l.K - 1, l.Length - 1 - p + l.R) - Math.Max(0, l.R - p) + 1;
         return taps;
     }
-
-    /// <summary>Taps of position p inside the window.</summary>
-    private static int DirectTaps(ConvLayer l, int p) => Math.Min(l.K - 1, l.Length - 1 - p + l.R) - Math.Max(0, l.R - p) + 1;
-
-    /// <summary>Taps of left position p on the padding or on an edge input: the ones a stream value must be corrected for.</summary>
-    private static int SubtractTaps(ConvLayer l, int p) => Math.Clamp(l.InLeft + l.R - p, 0, l.K);
 
     private static SettingException Unsupported(string source, string what) =>
         new("model", source, $"a spike CNN of the Architectures.SpikeCnn family for streaming; found {what}");
@@ -290,10 +272,10 @@ public sealed unsafe class StreamingSpikeCnn
                 int cl = _lastChannels;
                 for (int p = 0; p < _lastLength; p++)
                     for (int c = 0; c < cl; c++)
-                        Vector256.Max(Vector256.Load(ConvValue(last, _layers.Length - 1, s, t, p) + c * Lanes), Vector256<float>.Zero).Store(gather + (p * cl + c) * Lanes);
+                        Vector256.Load(ConvValue(last, _layers.Length - 1, s, t, p) + c * Lanes).Store(gather + (p * cl + c) * Lanes);
                 int nIn = _lastLength * cl;
                 for (int ob = 0; ob * Lanes < _hidden; ob++)
-                    Column(gather, nIn, d1 + (long)ob * nIn * Lanes, d1b + ob * Lanes, null, hidden + ob * Lanes * Lanes, true);
+                    Column(gather, nIn, d1 + (long)ob * nIn * Lanes, d1b + ob * Lanes, hidden + ob * Lanes * Lanes);
                 var y = Vector256.Create(_dense2Bias);
                 for (int h = 0; h < _hidden; h++) y = Vector256.MultiplyAddEstimate(Vector256.Create(_dense2[h]), Vector256.Load(hidden + h * Lanes), y);
                 var soft = Vector256.Log(Vector256<float>.One + Vector256.Exp(Vector256.Min(y, Vector256.Create(20f))));
@@ -305,8 +287,7 @@ public sealed unsafe class StreamingSpikeCnn
         _steps = t + 1;
     }
 
-    /// <summary>Pointer to the Cout vectors of layer <paramref name="l"/>'s output at window position p: post-ReLU for an
-    /// edge position, the stream pre-activation (ReLU still to apply) for an interior one.</summary>
+    /// <summary>Pointer to the Cout vectors of layer <paramref name="l"/>'s (post-ReLU) output at window position p.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private float* ConvValue(ConvLayer layer, int l, float* s, long t, int p)
     {
@@ -339,27 +320,8 @@ public sealed unsafe class StreamingSpikeCnn
             var prev = _layers[l - 1];
             float* a = ConvValue(prev, l - 1, s, t, 2 * q), b = ConvValue(prev, l - 1, s, t, 2 * q + 1);
             for (int c = 0; c < cin; c++)
-                Vector256.Max(Vector256.Max(Vector256.Load(a + c * Lanes), Vector256.Load(b + c * Lanes)), Vector256<float>.Zero).Store(dst + c * Lanes);
+                Vector256.Max(Vector256.Load(a + c * Lanes), Vector256.Load(b + c * Lanes)).Store(dst + c * Lanes);
         }
-    }
-
-    /// <summary>The stream's (not the window's) input of layer <paramref name="l"/> at window position q, any q ≥ −r:
-    /// what the stored stream pre-activations were computed from.</summary>
-    private void StreamInput(int l, float* s, long t, int q, float* dst)
-    {
-        var layer = _layers[l];
-        long time = t - (long)layer.Stride * (layer.Length - 1 - q);
-        if (!layer.PoolInput)
-        {
-            Vector256.Load(s + _xOffset + (int)(time & _ringMask) * Lanes).Store(dst);
-            return;
-        }
-        var prev = _layers[l - 1];
-        int cin = layer.Cin;
-        float* a = s + prev.RingOffset + (int)((time - prev.Stride) & _ringMask) * cin * Lanes;
-        float* b = s + prev.RingOffset + (int)(time & _ringMask) * cin * Lanes;
-        for (int c = 0; c < cin; c++)
-            Vector256.Max(Vector256.Max(Vector256.Load(a + c * Lanes), Vector256.Load(b + c * Lanes)), Vector256<float>.Zero).Store(dst + c * Lanes);
     }
 
     private void StepLayer(ConvLayer layer, int l, float* s, long t, float* gather, bool edges)
@@ -371,30 +333,8 @@ public sealed unsafe class StreamingSpikeCnn
             if (edges && layer.Left > 0)
             {
                 GatherInput(l, s, t, -r, layer.Left + r, gather);
-                // Differences window − stream over the padding and the input's edge positions, for the positions that
-                // start from their stored stream pre-activation: pre(window) = pre(stream) + Σ w · (window − stream).
-                int nd = layer.InLeft + r;
-                if (layer.HasInterior && nd > 0 && layer.Subtract[0] | layer.Subtract[^1])
-                    fixed (float* diff = _diff)
-                    {
-                        for (int i = 0; i < nd; i++)
-                        {
-                            float* d = diff + i * cin * Lanes, g = gather + i * cin * Lanes;
-                            StreamInput(l, s, t, i - r, d);
-                            for (int c = 0; c < cin; c++)
-                                (Vector256.Load(g + c * Lanes) - Vector256.Load(d + c * Lanes)).Store(d + c * Lanes);
-                        }
-                        for (int p = 0; p < layer.Left; p++)
-                        {
-                            if (!layer.Subtract[p]) continue;
-                            long tp = t - (long)layer.Stride * (len - 1 - p);
-                            float* pre = s + layer.RingOffset + (int)(tp & _ringMask) * cout * Lanes;
-                            Columns(diff + p * cin * Lanes, 0, SubtractTaps(layer, p) - 1, k, cin, w, bias, cout, _edgeBase + layer.LeftOffset + p * cout * Lanes, pre);
-                        }
-                    }
                 for (int p = 0; p < layer.Left; p++)
                 {
-                    if (layer.Subtract[p]) continue;
                     int lo = Math.Max(0, r - p), hi = Math.Min(k - 1, len - 1 - p + r);
                     Columns(gather + p * cin * Lanes, lo, hi, k, cin, w, bias, cout, _edgeBase + layer.LeftOffset + p * cout * Lanes);
                 }
@@ -404,7 +344,7 @@ public sealed unsafe class StreamingSpikeCnn
             int first = len - layer.Right - 1;
             GatherInput(l, s, t, first - r, edges ? len + r : first + r + 1, gather);
             long time = t - (long)layer.Stride * layer.Right;
-            Columns(gather, 0, k - 1, k, cin, w, bias, cout, s + layer.RingOffset + (int)(time & _ringMask) * cout * Lanes, relu: false);
+            Columns(gather, 0, k - 1, k, cin, w, bias, cout, s + layer.RingOffset + (int)(time & _ringMask) * cout * Lanes);
             for (int j = 0; edges && j < layer.Right; j++)
             {
                 int p = first + 1 + j, hi = Math.Min(k - 1, len - 1 - p + r);
@@ -415,54 +355,32 @@ public sealed unsafe class StreamingSpikeCnn
 
     /// <summary>All Cout outputs (ReLU applied) of one position from the taps [kLo, kHi] of its K·Cin gathered input
     /// vectors (the other taps fall on the window's zero padding).</summary>
-    private static void Columns(float* input, int kLo, int kHi, int k, int cin, float* w, float* bias, int cout, float* dst,
-        float* init = null, bool relu = true)
+    private static void Columns(float* input, int kLo, int kHi, int k, int cin, float* w, float* bias, int cout, float* dst)
     {
         int nFull = k * cin, skip = kLo * cin * Lanes, nIn = (kHi - kLo + 1) * cin;
         float* tmp = stackalloc float[Lanes * Lanes];
-        float* tmpInit = stackalloc float[Lanes * Lanes];
         for (int ob = 0; ob * Lanes < cout; ob++)
         {
             float* wb = w + (long)ob * nFull * Lanes + skip;
-            float* ib = init == null ? null : init + ob * Lanes * Lanes;
-            if (cout - ob * Lanes >= Lanes) Column(input + skip, nIn, wb, bias + ob * Lanes, ib, dst + ob * Lanes * Lanes, relu);
+            if (cout - ob * Lanes >= Lanes) Column(input + skip, nIn, wb, bias + ob * Lanes, dst + ob * Lanes * Lanes);
             else
             {
                 // Fewer than 8 outputs left: the padded weights are zero; keep only the real ones.
+                Column(input + skip, nIn, wb, bias + ob * Lanes, tmp);
                 int m = cout - ob * Lanes;
-                if (ib != null)
-                {
-                    new Span<float>(tmpInit, Lanes * Lanes).Clear();
-                    Buffer.MemoryCopy(ib, tmpInit, m * Lanes * sizeof(float), m * Lanes * sizeof(float));
-                    ib = tmpInit;
-                }
-                Column(input + skip, nIn, wb, bias + ob * Lanes, ib, tmp, relu);
                 Buffer.MemoryCopy(tmp, dst + ob * Lanes * Lanes, m * Lanes * sizeof(float), m * Lanes * sizeof(float));
             }
         }
     }
 
-    /// <summary>Eight outputs o (weights [nIn][8]) over 8 ROI lanes: dst[o] = ReLU(start[o] + Σ_j w[j][o] · input[j]),
-    /// where start is the bias, or the vectors at <paramref name="init"/> when not null; without ReLU when
-    /// <paramref name="relu"/> is false.</summary>
+    /// <summary>Eight outputs o (weights [nIn][8]) over 8 ROI lanes: dst[o] = ReLU(bias[o] + Σ_j w[j][o] · input[j]).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Column(float* input, int nIn, float* w, float* bias, float* init, float* dst, bool relu)
+    private static void Column(float* input, int nIn, float* w, float* bias, float* dst)
     {
-        Vector256<float> a0, a1, a2, a3, a4, a5, a6, a7;
-        if (init == null)
-        {
-            a0 = Vector256.Create(bias[0]); a1 = Vector256.Create(bias[1]);
-            a2 = Vector256.Create(bias[2]); a3 = Vector256.Create(bias[3]);
-            a4 = Vector256.Create(bias[4]); a5 = Vector256.Create(bias[5]);
-            a6 = Vector256.Create(bias[6]); a7 = Vector256.Create(bias[7]);
-        }
-        else
-        {
-            a0 = Vector256.Load(init); a1 = Vector256.Load(init + Lanes);
-            a2 = Vector256.Load(init + 2 * Lanes); a3 = Vector256.Load(init + 3 * Lanes);
-            a4 = Vector256.Load(init + 4 * Lanes); a5 = Vector256.Load(init + 5 * Lanes);
-            a6 = Vector256.Load(init + 6 * Lanes); a7 = Vector256.Load(init + 7 * Lanes);
-        }
+        var a0 = Vector256.Create(bias[0]); var a1 = Vector256.Create(bias[1]);
+        var a2 = Vector256.Create(bias[2]); var a3 = Vector256.Create(bias[3]);
+        var a4 = Vector256.Create(bias[4]); var a5 = Vector256.Create(bias[5]);
+        var a6 = Vector256.Create(bias[6]); var a7 = Vector256.Create(bias[7]);
         for (int j = 0; j < nIn; j++, w += Lanes)
         {
             var v = Vector256.Load(input + j * Lanes);
@@ -475,7 +393,7 @@ public sealed unsafe class StreamingSpikeCnn
             a6 = Vector256.MultiplyAddEstimate(Vector256.Create(w[6]), v, a6);
             a7 = Vector256.MultiplyAddEstimate(Vector256.Create(w[7]), v, a7);
         }
-        var z = relu ? Vector256<float>.Zero : Vector256.Create(float.NegativeInfinity);
+        var z = Vector256<float>.Zero;
         Vector256.Max(a0, z).Store(dst); Vector256.Max(a1, z).Store(dst + Lanes);
         Vector256.Max(a2, z).Store(dst + 2 * Lanes); Vector256.Max(a3, z).Store(dst + 3 * Lanes);
         Vector256.Max(a4, z).Store(dst + 4 * Lanes); Vector256.Max(a5, z).Store(dst + 5 * Lanes);
