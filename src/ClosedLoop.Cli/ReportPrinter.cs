@@ -85,6 +85,7 @@ public static class ReportPrinter
             if (r.Learning is { } l) console.MarkupLine(Markup.Escape(LearningLine(l)));
         }
         if (r.OnlineSegmentation is { } seg) PrintOnlineSegmentation(seg, console);
+        if (r.SpikesCnn is { } cnn) console.MarkupLine("spikes-cnn: " + Markup.Escape(cnn));
         foreach (var c in r.Live)
         {
             var tap = r.Taps.FirstOrDefault(t => t.Name == c.Name);

@@ -124,6 +124,8 @@ public sealed record RunReport
     public ClosedLoop.Imaging.Registration.MotionSummary? Motion { get; init; }
     /// <summary>What the slow loop's online segmentation did (<c>rois: online</c> runs only).</summary>
     public OnlineSegmentationSummary? OnlineSegmentation { get; init; }
+    /// <summary>The CNN spike stage (<c>spikes: {method: cnn}</c>): models, latency, steps, ν flags; null otherwise.</summary>
+    public string? SpikesCnn { get; init; }
 
     /// <summary>JSON options shared by report and event files.</summary>
     public static readonly JsonSerializerOptions Json = new()
@@ -194,6 +196,7 @@ public sealed record RunReport
                     mea.Stimulator.PulsesRendered, mea.Stimulator.LatePulses, Math.Round(mea.Culture.TimeMs / 1000.0, 3))
                 : null,
             Motion = s.Motion?.Trace.Summary(),
+            SpikesCnn = s.SpikesCnn?.Summary(),
             OnlineSegmentation = s.Segmentation is { } seg ? OnlineSegmentationSummary.From(seg.Stats()) with { OutsideTrainingRange = s.SegmentationRangeWarning?.Invoke() } : null,
         };
     }

@@ -128,6 +128,9 @@ public sealed class Session : IDisposable
     /// <summary>The motion-correction stage, when the experiment has a <c>motionCorrection</c> section (imaging rigs).</summary>
     public ClosedLoop.Imaging.Registration.MotionCorrectionStage? Motion { get; private set; }
 
+    /// <summary>The CNN spike stage, when the experiment has <c>spikes: {method: cnn}</c>.</summary>
+    public ClosedLoop.Spikes.Cnn.CnnSpikeStage? SpikesCnn { get; private set; }
+
     /// <summary>Source, link, fast loop.</summary>
     public RunPipeline Pipeline { get; private set; } = null!;
 
@@ -314,6 +317,12 @@ public sealed class Session : IDisposable
             new DffStage(Experiment.Dff, Activity),
         };
         if (Experiment.Spikes is { } spikes) stages.Add(new DeconvolutionStage(spikes, Activity));
+        if (Experiment.SpikesCnn is { } cnn)
+        {
+            try { SpikesCnn = new ClosedLoop.Spikes.Cnn.CnnSpikeStage(cnn, Activity, ClosedLoop.Spikes.Cnn.CnnSpikeStage.LoadModels(cnn)); }
+            catch (SettingException ex) { throw Experiment.Locate(ex); }
+            stages.Add(SpikesCnn);
+        }
         if (Experiment.MotionCorrection is { Mode: not ClosedLoop.Imaging.Registration.MotionCorrectionMode.None } motion)
         {
             // First of all: every later stage (traces, the live tap and the recorder) sees corrected pixels.

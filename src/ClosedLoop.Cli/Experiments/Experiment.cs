@@ -61,8 +61,13 @@ public sealed class Experiment
     /// <c>motionCorrection</c> section.</summary>
     public ClosedLoop.Imaging.Registration.MotionCorrectionSettings? MotionCorrection { get; set; }
 
-    /// <summary>Online spike inference (OASIS) after ΔF/F, or null when the experiment has no <c>spikes</c> section.</summary>
+    /// <summary>Online spike inference (OASIS) after ΔF/F, or null when the experiment has no <c>spikes</c> section or
+    /// it chooses <c>method: cnn</c>.</summary>
     public ClosedLoop.Spikes.OasisSettings? Spikes { get; set; }
+
+    /// <summary>Online spike inference by the CNN ensemble after ΔF/F (<c>spikes: {method: cnn}</c>), or null.
+    /// Model paths are resolved against the experiment's folder.</summary>
+    public ClosedLoop.Spikes.Cnn.CnnSpikeSettings? SpikesCnn { get; set; }
 
     /// <summary>Pattern detectors of kind <c>groupActivity</c>, by name.</summary>
     public List<GroupActivityDetectorSettings> Detectors { get; set; } = new();

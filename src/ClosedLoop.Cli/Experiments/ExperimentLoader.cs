@@ -122,7 +122,7 @@ public static class ExperimentLoader
                 x.MotionCorrection = ReadMotionCorrection(mc);
             }
 
-            if (root.Section("spikes") is { } sp)
+            if (root.Section("spikes") is { } sp && ReadSpikesMethod(sp, x))
             {
                 var o = new ClosedLoop.Spikes.OasisSettings();
                 o.Model = sp.Enum("model", o.Model);
@@ -267,6 +267,25 @@ public static class ExperimentLoader
     {
         p.RejectUnknownKeys();
         x.Observe = true;
+    }
+
+    /// <summary>The <c>spikes.method</c> key: <c>oasis</c> (default) returns true for the OASIS keys to be read;
+    /// <c>cnn</c> reads the CNN keys into <see cref="Experiment.SpikesCnn"/> and returns false.</summary>
+    private static bool ReadSpikesMethod(YamlSection sp, Experiment x)
+    {
+        string method = sp.OptionalString("method", "oasis") ?? "oasis";
+        if (method == "oasis") return true;
+        if (method != "cnn") throw new SettingException(sp.PathOf("method"), method, "oasis (default) or cnn");
+        var c = new ClosedLoop.Spikes.Cnn.CnnSpikeSettings();
+        if (sp.Has("models"))
+            c.Models = sp.StringList("models").Select(m => x.BaseDirectory is null || Path.IsPathRooted(m) ? m : Path.Combine(x.BaseDirectory, m)).ToList();
+        c.NormWindowS = sp.Double("normWindowS", c.NormWindowS);
+        c.NormWarmupS = sp.Double("normWarmupS", c.NormWarmupS);
+        c.RefitPeriodS = sp.Double("refitPeriodS", c.RefitPeriodS);
+        sp.RejectUnknownKeys();
+        c.Validate();
+        x.SpikesCnn = c;
+        return false;
     }
 
     /// <summary>The <c>segmentation:</c> section, which goes with <c>rois: online</c> (defaults when absent).</summary>
