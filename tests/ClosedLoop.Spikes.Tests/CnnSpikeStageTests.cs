@@ -151,15 +151,29 @@ public class CnnSpikeStageTests
         }
     }
 
-    [Fact]
-    public void Normalisation_EqualsTheTrainingNormalisation_OnTheSameWindow()
+    [Theory]
+    [InlineData(SpikeCnnNormalisation.StandardDeviation)]
+    [InlineData(SpikeCnnNormalisation.Noise)]
+    public void Normalisation_EqualsTheTrainingNormalisation_OnTheSameWindow(SpikeCnnNormalisation kind)
     {
         var s = Synthetic.Make(3000, 100, 0.6, 1.0, 1.0, 0.1, seed: 2, baseline: 0.3);
         var x = s.Calcium.Select(v => (double)v).ToArray();
-        var e = SpikeCnnNormalisation.Estimate(x, 100, 100);
-        var offline = SpikeCnnPreprocessing.Normalise(x);
+        var e = SpikeCnnScale.Estimate(x, 100, 100, kind);
+        var offline = SpikeCnnPreprocessing.Normalise(x, kind);
         for (int t = 0; t < x.Length; t++) Assert.Equal(offline[t], (float)((x[t] - e.Center) / e.Scale), 1e-5);
         Assert.Equal(SpikeCnnPreprocessing.NoiseLevel(x, 100), e.Nu, 12);
+    }
+
+    [Fact]
+    public void Normalisation_AtAnotherFrameRate_ScalesTheResampledTrace_AndMeasuresNuAtTheFrameRate()
+    {
+        var s = Synthetic.Make(900, 30, 0.6, 1.0, 1.0, 0.1, seed: 3, baseline: 0.2);
+        var x = s.Calcium.Select(v => (double)v).ToArray();
+        var e = SpikeCnnScale.Estimate(x, 30, 100, SpikeCnnNormalisation.StandardDeviation);
+        var atModel = SpikeCnnPreprocessing.Resample(x, 30, 100);
+        var offline = SpikeCnnPreprocessing.Normalise(atModel);
+        for (int t = 0; t < atModel.Length; t++) Assert.Equal(offline[t], (float)((atModel[t] - e.Center) / e.Scale), 1e-5);
+        Assert.Equal(SpikeCnnPreprocessing.NoiseLevel(x, 30), e.Nu, 12);
     }
 
     [Fact]

@@ -35,35 +35,26 @@ public sealed class CnnSpikeSettings : IStageSettings
 
 /// <summary>One ROI's normalisation: the network sees (ΔF/F − <paramref name="Center"/>) / <paramref name="Scale"/>.</summary>
 /// <param name="Center">Subtracted (the median of the window at the model rate).</param>
-/// <param name="Scale">Divided by (the window's s.d. about the median; 1 when it is 0).</param>
-/// <param name="Nu">Noise level ν of the window at the model rate.</param>
-public readonly record struct SpikeCnnNormalisation(double Center, double Scale, double Nu)
+/// <param name="Scale">Divided by (the window's s.d. about the median, or its noise estimate, as the models were trained).</param>
+/// <param name="Nu">Noise level ν of the window at the frame rate (as the models' training range is measured).</param>
+public readonly record struct SpikeCnnScale(double Center, double Scale, double Nu)
 {
     /// <summary>
     /// The normalisation of a recent window of ΔF/F sampled at <paramref name="frameRateHz"/>, by the same steps as
-    /// training (<see cref="SpikeCnnPreprocessing.Normalise"/> on the whole trace): resampled to the model rate, NaN
-    /// held at the previous valid sample, median subtracted, divided by the s.d. about the median. This is the one
-    /// place the online estimate is made; a test keeps it equal to the offline steps.
+    /// training (<see cref="SpikeCnnPreprocessing.Normalise(ReadOnlySpan{double}, SpikeCnnNormalisation)"/> on the whole
+    /// trace): resampled to the model rate, NaN held at the previous valid sample, then
+    /// <see cref="SpikeCnnPreprocessing.Statistics"/> of <paramref name="kind"/>. This is the one place the online estimate
+    /// is made; a test keeps it equal to the offline steps.
     /// </summary>
-    public static SpikeCnnNormalisation Estimate(ReadOnlySpan<double> dff, double frameRateHz, double modelRateHz)
+    public static SpikeCnnScale Estimate(ReadOnlySpan<double> dff, double frameRateHz, double modelRateHz, SpikeCnnNormalisation kind)
     {
-        var x = SpikeCnnPreprocessing.Resample(dff, frameRateHz, modelRateHz);
-        double nu = SpikeCnnPreprocessing.NoiseLevel(x, modelRateHz);
-        double last = double.NaN;
-        int valid = 0;
-        for (int t = 0; t < x.Length; t++) { if (!double.IsNaN(x[t])) { last = x[t]; valid++; } x[t] = last; }
-        if (valid == 0) return new SpikeCnnNormalisation(0, 1, double.NaN);
-        double first = 0;
-        foreach (var v in x) if (!double.IsNaN(v)) { first = v; break; }
-        for (int t = 0; t < x.Length && double.IsNaN(x[t]); t++) x[t] = first;
-        var sorted = (double[])x.Clone();
-        Array.Sort(sorted);
-        double med = sorted[sorted.Length / 2];
-        double ss = 0;
-        foreach (var v in x) ss += (v - med) * (v - med);
-        double sd = x.Length > 1 ? Math.Sqrt(ss / x.Length) : 0;
-        if (!(sd > 0)) sd = 1;
-        return new SpikeCnnNormalisation(med, sd, nu);
+        double nu = SpikeCnnPreprocessing.NoiseLevel(dff, frameRateHz);
+        bool any = false;
+        foreach (var v in dff) if (!double.IsNaN(v)) { any = true; break; }
+        if (!any) return new SpikeCnnScale(0, 1, double.NaN);
+        var x = SpikeCnnPreprocessing.HoldNaN(SpikeCnnPreprocessing.Resample(dff, frameRateHz, modelRateHz));
+        var (center, scale) = SpikeCnnPreprocessing.Statistics(x, kind);
+        return new SpikeCnnScale(center, scale, nu);
     }
 }
 
@@ -102,6 +93,7 @@ public sealed class CnnSpikeStage : IFastStage, IDisposable
     // Per-run state, created at Start.
     private int _units;
     private double _frameHz, _modelHz;
+    private SpikeCnnNormalisation _normalisation;
     private StreamingSpikeCnnEnsemble? _ensemble;
     private float[] _held = [], _prev = [], _x = [], _mean = [], _lower = [], _upper = [];
     private float[] _history = [];
@@ -215,6 +207,7 @@ public sealed class CnnSpikeStage : IFastStage, IDisposable
         _settings.Validate();
         _frameHz = context.FrameRateHz;
         _modelHz = _models[0].RateHz;
+        _normalisation = _models[0].Normalisation;
         _units = _activity.Units;
         _ensemble = new StreamingSpikeCnnEnsemble(_models, _units);
         _held = new float[_units]; _prev = new float[_units];
@@ -334,7 +327,7 @@ public sealed class CnnSpikeStage : IFastStage, IDisposable
     /// the set to the loop, which takes it at the next frame start. Returns the set, or null while fewer frames have
     /// been seen than the warm-up.
     /// </summary>
-    public IReadOnlyList<SpikeCnnNormalisation>? Refit()
+    public IReadOnlyList<SpikeCnnScale>? Refit()
     {
         if (_units == 0) throw new InvalidOperationException("The stage has not been started.");
         long first, last;
@@ -353,14 +346,14 @@ public sealed class CnnSpikeStage : IFastStage, IDisposable
         }
         int n = (int)(last - first + 1);
         var window = new double[n];
-        var result = new SpikeCnnNormalisation[units];
+        var result = new SpikeCnnScale[units];
         var center = new float[units]; var inv = new float[units]; var nu = new float[units];
         int outside = 0;
         double nuMin = NuMin, nuMax = NuMax;
         for (int i = 0; i < units; i++)
         {
             for (int k = 0; k < n; k++) window[k] = copy[(int)((first + k) % rows) * units + i];
-            var e = SpikeCnnNormalisation.Estimate(window, _frameHz, _modelHz);
+            var e = SpikeCnnScale.Estimate(window, _frameHz, _modelHz, _normalisation);
             result[i] = e;
             center[i] = (float)e.Center; inv[i] = (float)(1 / e.Scale); nu[i] = (float)e.Nu;
             if (!(e.Nu >= nuMin && e.Nu <= nuMax)) outside++;

@@ -155,13 +155,35 @@ public static class SpikeCnnPreprocessing
     /// </summary>
     public static float[] Normalise(ReadOnlySpan<double> dff, SpikeCnnNormalisation kind)
     {
+        var x = HoldNaN(dff);
+        var (center, scale) = Statistics(x, kind);
+        var y = new float[x.Length];
+        for (int t = 0; t < y.Length; t++) y[t] = (float)((x[t] - center) / scale);
+        return y;
+    }
+
+    /// <summary>A copy of <paramref name="dff"/> with each NaN replaced by the previous valid sample (leading NaN by the
+    /// first valid one, 0 when there is none): how training and inference fill gaps.</summary>
+    public static double[] HoldNaN(ReadOnlySpan<double> dff)
+    {
         var x = new double[dff.Length];
         double last = double.NaN;
         for (int t = 0; t < x.Length; t++) { if (!double.IsNaN(dff[t])) last = dff[t]; x[t] = last; }
         double first = 0;
         foreach (var v in x) if (!double.IsNaN(v)) { first = v; break; }
         for (int t = 0; t < x.Length && double.IsNaN(x[t]); t++) x[t] = first;
-        var sorted = (double[])x.Clone();
+        return x;
+    }
+
+    /// <summary>
+    /// What <see cref="Normalise(ReadOnlySpan{double}, SpikeCnnNormalisation)"/> subtracts and divides by, for a trace
+    /// without NaN (see <see cref="HoldNaN"/>): the median, and the standard deviation about it or the noise estimate
+    /// median |x(t+1) − x(t)| / 0.954 (1 when the divisor is 0). The online stage estimates the same two numbers from a
+    /// running window with this function.
+    /// </summary>
+    public static (double Center, double Scale) Statistics(ReadOnlySpan<double> x, SpikeCnnNormalisation kind)
+    {
+        var sorted = x.ToArray();
         Array.Sort(sorted);
         double med = sorted.Length == 0 ? 0 : sorted[sorted.Length / 2];
         double sd;
@@ -179,9 +201,7 @@ public static class SpikeCnnPreprocessing
             sd = x.Length > 1 ? Math.Sqrt(ss / x.Length) : 0;
         }
         if (!(sd > 0)) sd = 1;
-        var y = new float[x.Length];
-        for (int t = 0; t < y.Length; t++) y[t] = (float)((x[t] - med) / sd);
-        return y;
+        return (med, sd);
     }
 
     /// <summary>Linear-interpolation resampling of <paramref name="x"/> from <paramref name="fromHz"/> to <paramref name="toHz"/>.</summary>
