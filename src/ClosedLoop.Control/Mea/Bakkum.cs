@@ -253,14 +253,14 @@ public sealed class BakkumProtocol : IProtocolStage
                         _nextProbeNs += _intervalNs;
                     }
                 }
-                else if (now >= _lastProbeNs + _windowEndNs) Evaluate(now);
+                else if (now >= _lastProbeNs + _windowEndNs)
+                {
+                    Evaluate(now);
+                    DeliverDue(now, frame.FramePeriodNs); // the feedback starts with the next block
+                }
                 break;
             case State.Feedback:
-                while (_pendingNext < _pendingCount && _pendingNs[_pendingNext] < now + frame.FramePeriodNs)
-                {
-                    Deliver(_single[_pendingElectrode[_pendingNext]], Math.Max(now, _pendingNs[_pendingNext]));
-                    _pendingNext++;
-                }
+                DeliverDue(now, frame.FramePeriodNs);
                 if (now >= _phaseEndNs) { _state = State.Rest; _phaseEndNs = now + (long)(_s.RestS * 1e9); }
                 break;
             case State.Rest:
@@ -279,6 +279,16 @@ public sealed class BakkumProtocol : IProtocolStage
 
     /// <inheritdoc />
     public void Stop() { }
+
+    /// <summary>Hands the interlock the feedback pulses that start before the end of the next block, at their own times.</summary>
+    private void DeliverDue(long now, long periodNs)
+    {
+        while (_pendingNext < _pendingCount && _pendingNs[_pendingNext] < now + periodNs)
+        {
+            Deliver(_single[_pendingElectrode[_pendingNext]], Math.Max(now, _pendingNs[_pendingNext]));
+            _pendingNext++;
+        }
+    }
 
     private void BeginCycle(long now)
     {
