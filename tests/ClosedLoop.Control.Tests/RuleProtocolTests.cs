@@ -318,4 +318,23 @@ public class RuleProtocolTests
         Assert.Contains(boundaries, m => m.Contains("phase 1 'probing' (rules) started"));
         Assert.True(rig.Laser.AllOffCalls >= 3, "every phase boundary switches the stimulators off");
     }
+
+    [Fact]
+    public void Phases_RunEndingInsideAPhase_RecordsItsEndAndTrials()
+    {
+        using var rig = new Rig();
+        var training = rig.Rules(Avoidance(s => s.Trials = 0));
+        var seq = new PhaseSequence([new Phase("training", "rules", 0, training)], rig.Interlock);
+        seq.Start(rig.Context);
+
+        rig.RunUntil(seq, 9 * Second); // two 3 s trials with their 1 s pauses, then a third trial under way
+        seq.Stop();
+
+        var record = Assert.Single(seq.Records);
+        Assert.Equal(9.0, record.EndS!.Value, 9);
+        Assert.Equal("the run ended", record.EndReason);
+        Assert.Equal(2, record.Trials);
+        Assert.Equal(2, seq.Trials.Count);
+        Assert.False(rig.Context.StopRequested);
+    }
 }

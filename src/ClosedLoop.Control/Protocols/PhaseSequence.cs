@@ -40,7 +40,7 @@ public sealed class PhaseSequence : IProtocolStage
     private RunContext? _child;
     private CancellationTokenSource? _childStop;
     private int _index;
-    private long _startNs, _durationNs, _deliveredAtStart;
+    private long _startNs, _durationNs, _deliveredAtStart, _lastNowNs;
 
     /// <summary>The phases, run in this order, stimulating through <paramref name="interlock"/>.</summary>
     public PhaseSequence(IReadOnlyList<Phase> phases, SafetyInterlock interlock)
@@ -104,6 +104,7 @@ public sealed class PhaseSequence : IProtocolStage
     public void Process(Frame frame)
     {
         long now = frame.SampleTimeNs + frame.FramePeriodNs;
+        _lastNowNs = now;
         if (_index < 0 && !Begin(0, frame.SampleTimeNs)) return;
         for (int guard = 0; guard <= _phases.Length && _index < _phases.Length; guard++)
         {
@@ -127,7 +128,7 @@ public sealed class PhaseSequence : IProtocolStage
             p.Stage?.Stop();
             lock (_records)
                 if (_records.Count > 0 && _records[^1].EndS is null)
-                    _records[^1] = _records[^1] with { Trials = p.Stage?.Trials.Count ?? 0, Stimuli = _interlock.Delivered - _deliveredAtStart, EndReason = "the run ended" };
+                    _records[^1] = _records[^1] with { EndS = _lastNowNs / 1e9, Trials = p.Stage?.Trials.Count ?? 0, Stimuli = _interlock.Delivered - _deliveredAtStart, EndReason = "the run ended" };
         }
     }
 
@@ -143,7 +144,7 @@ public sealed class PhaseSequence : IProtocolStage
         _index = index;
         if (index >= _phases.Length)
         {
-            _child = null;
+            lock (_records) _child = null;
             Log(startNs, $"all {_phases.Length} phases done");
             _context!.RequestStop($"all {_phases.Length} phases done");
             return false;
@@ -154,9 +155,13 @@ public sealed class PhaseSequence : IProtocolStage
         _deliveredAtStart = _interlock.Delivered;
         _childStop?.Dispose();
         _childStop = new CancellationTokenSource();
-        _child = new RunContext(_context!.RunId, _context.FrameRateHz, _context.Events, _childStop);
-        phase.Stage?.Start(_child);
-        lock (_records) _records.Add(new PhaseRecord(index, phase.Name, phase.Kind, startNs / 1e9, null, 0, 0, null));
+        var child = new RunContext(_context!.RunId, _context.FrameRateHz, _context.Events, _childStop);
+        phase.Stage?.Start(child);
+        lock (_records)
+        {
+            _child = child;
+            _records.Add(new PhaseRecord(index, phase.Name, phase.Kind, startNs / 1e9, null, 0, 0, null));
+        }
         Log(startNs, $"phase {index} '{phase.Name}' ({phase.Kind}{(phase.DurationS > 0 ? $", {SafetyInterlock.F(phase.DurationS)} s" : "")}) started");
         return true;
     }
