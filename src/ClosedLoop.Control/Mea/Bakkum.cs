@@ -125,7 +125,7 @@ public sealed record BakkumCycle(int Index, double StartS, double EndS, int Evok
 /// off the goal, a patterned training stimulus (PTS: a pair of training electrodes pulsed at a rate, the second a few ms
 /// after the first) from a pool follows; otherwise shuffled background stimulation (SBS: as many pulses, on random
 /// training electrodes at random times within the same duration). The pool learns: a pattern after which the error
-/// fell is kept; one after which it did not loses credit and, below zero, is replaced by a new random pair. The
+/// is right is kept; one after which it is still wrong loses credit and, below zero, is replaced by a new random pair. The
 /// control (<see cref="BakkumSettings.OpenLoop"/>) ignores the output: PTS from a random pool pattern on a random
 /// half of the cycles, SBS on the others. Cycles are reported as trials whose "response" value is the output error
 /// in degrees. Sample-clock timing; allocation-free per block except for the event log.
@@ -153,7 +153,7 @@ public sealed class BakkumProtocol : IProtocolStage
     private State _state;
     private long _cycleStartNs, _nextProbeNs, _lastProbeNs, _windowStartNs, _windowEndNs, _intervalNs, _phaseEndNs;
     private int _probeIndex, _cycleIndex, _pendingCount, _pendingNext, _stimuli, _refused, _current, _lastPattern = -1;
-    private double _baseX, _baseY, _lastError = double.NaN;
+    private double _baseX, _baseY;
     private int _baselineN;
     private BakkumCycle? _open;
 
@@ -210,7 +210,6 @@ public sealed class BakkumProtocol : IProtocolStage
         _cycleIndex = 0;
         _baselineN = 0;
         _baseX = _baseY = 0;
-        _lastError = double.NaN;
         _lastPattern = -1;
         _current = 0;
         _random = new Random(_s.Seed);
@@ -347,10 +346,11 @@ public sealed class BakkumProtocol : IProtocolStage
             }
             else
             {
-                if (_lastPattern >= 0 && !double.IsNaN(_lastError))
+                if (_lastPattern >= 0)
                 {
-                    // Credit the pattern delivered after the previous output: kept while the error falls.
-                    if (error < _lastError) _score[_lastPattern]++;
+                    // Credit the pattern delivered after the previous (wrong) output: kept while the output it is
+                    // followed by is right; replaced once it has failed more often than it succeeded.
+                    if (error <= _s.ToleranceDeg) _score[_lastPattern]++;
                     else if (--_score[_lastPattern] < 0)
                     {
                         _pool[_lastPattern] = RandomPair();
@@ -360,7 +360,6 @@ public sealed class BakkumProtocol : IProtocolStage
                 }
                 if (error > _s.ToleranceDeg) pattern = _current;
             }
-            _lastError = error;
             _lastPattern = _s.OpenLoop ? -1 : pattern;
             feedback = pattern >= 0 ? "pts" : "sbs";
         }
