@@ -69,6 +69,7 @@ public class ProtocolEngineTests
         using var h = new Harness();
         Assert.Equal(ExitCodes.Ok, ValidateCommand.Execute("builtin:sim-mea", "builtin:mea-stimulus-avoidance-rules", false, h.Console));
         Assert.Equal(ExitCodes.Ok, ValidateCommand.Execute("builtin:sim-mea", "builtin:mea-bakkum", false, h.Console));
+        Assert.Equal(ExitCodes.Ok, ValidateCommand.Execute("builtin:sim-mea", "builtin:mea-bakkum-control", false, h.Console));
         Assert.Contains("Experiment valid on this rig", h.Output);
     }
 
@@ -76,10 +77,9 @@ public class ProtocolEngineTests
     public void Bakkum_DryRun_ReportsTheOutputErrorPerCycle_AndTheControlIgnoresTheOutput()
     {
         using var h = new Harness();
-        string bakkum = Shipped(h, "mea-bakkum", t => t.Replace("cycles: 100 ", "cycles: 9 ").Replace("baselineCycles: 10 ", "baselineCycles: 3 "));
-
-        var cl = Run(h, bakkum, "cl");
-        var control = Run(h, bakkum, "control", control: true);
+        static string Short(string t) => t.Replace("cycles: 100 ", "cycles: 9 ").Replace("baselineCycles: 10 ", "baselineCycles: 3 ");
+        var cl = Run(h, Shipped(h, "mea-bakkum", Short, "bakkum.yaml"), "cl");
+        var control = Run(h, Shipped(h, "mea-bakkum-control", Short, "bakkum-control.yaml"), "control");
 
         foreach (var r in new[] { cl, control })
         {
