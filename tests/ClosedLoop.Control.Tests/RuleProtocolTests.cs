@@ -252,6 +252,8 @@ public class RuleProtocolTests
         var ex = Assert.Throws<SettingException>(() => rig.Rules(settings));
 
         Assert.Equal("rules[1].everyS", ex.Setting);
+        Assert.Equal(0.1, ex.Value);
+        Assert.Contains("every 0.1 s = 10 Hz", ex.Message);
         Assert.Contains("maxPulseRateHz", ex.Message);
         Assert.Empty(rig.Laser.Delivered);
     }

@@ -237,8 +237,7 @@ public sealed class RuleProtocol : ClosedLoop.Control.Mea.IProtocolStage
                 if (!channels.Contains(ch)) channels.Add(ch);
                 var t = targets(group, stim.PulseKind == StimulusKind.Photostim ? $"{stim.SettingPath}.group" : $"{a.SettingPath}.to");
                 actions[k] = new BoundAction(a, stim, t, ch);
-                if (r.Trigger == RuleTrigger.Every)
-                    SafetyInterlock.CheckTemplate(ch, stim.Command(t, 0), stim.SettingPath, 1 / r.EveryS, $"{r.SettingPath}.everyS");
+                if (r.Trigger == RuleTrigger.Every) CheckPeriod(r, stim, ch, t);
             }
             _rules[i] = new Bound
             {
@@ -252,6 +251,22 @@ public sealed class RuleProtocol : ClosedLoop.Control.Mea.IProtocolStage
         _clockRules = _rules.Where(b => b.Settings.Trigger is RuleTrigger.Every or RuleTrigger.AfterStimulus).ToArray();
         _phaseStartRules = _rules.Where(b => b.Settings.Trigger == RuleTrigger.PhaseStart).ToArray();
         _trialStartRules = _rules.Where(b => b.Settings.Trigger == RuleTrigger.TrialStart).ToArray();
+    }
+
+    /// <summary>Two seconds of <paramref name="stim"/> repeated every <see cref="RuleSettings.EveryS"/> must pass the
+    /// interlock; the error names the rule's <c>everyS</c> with its value in s.</summary>
+    private static void CheckPeriod(RuleSettings r, StimulusSettings stim, StimulationChannel channel, StimulationTargets targets)
+    {
+        string setting = $"{r.SettingPath}.everyS";
+        try { SafetyInterlock.CheckTemplate(channel, stim.Command(targets, 0), stim.SettingPath, 1 / r.EveryS, setting); }
+        catch (SettingException ex) when (ex.Setting == setting)
+        {
+            string reason = ex.Allowed;
+            int open = reason.IndexOf('(');
+            if (open >= 0 && reason.EndsWith(')')) reason = reason[(open + 1)..^1];
+            throw new SettingException(setting, r.EveryS,
+                $"a period at which '{stim.Name}' stays within the limits when repeated (every {SafetyInterlock.F(r.EveryS)} s = {SafetyInterlock.F(1 / r.EveryS)} Hz: {reason})");
+        }
     }
 
     /// <inheritdoc />
