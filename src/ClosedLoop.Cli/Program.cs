@@ -101,6 +101,8 @@ run.SetAction(parse =>
     if (control is null) return controlCode;
     string learning = first.Pong is not null && control.Pong is not null
         ? ReportPlots.WriteRallies(first, control, firstDir)
+        : first.Bakkum is not null && control.Bakkum is not null
+        ? ReportPlots.WriteOutputError(first, control, firstDir)
         : ReportPlots.WriteLearning(first, control, first.Learning?.TimeoutCountsAsS ?? 1, firstDir);
     ReportPrinter.PrintLearning(first, control, AnsiConsole.Console);
     AnsiConsole.MarkupLine($"Learning curves: [blue]{Markup.Escape(Path.GetFullPath(learning))}[/]");

@@ -17,7 +17,17 @@ public static class ReportPlots
     public static IReadOnlyList<string> Write(RunReport report, double maxTrialS, string directory)
     {
         var written = new List<string>();
-        if (report.Pong is { } pong)
+        if (report.Bakkum is { } bakkum)
+        {
+            var e = bakkum.ErrorsDeg.ToArray();
+            string path = Path.Combine(directory, "output-error.svg");
+            File.WriteAllText(path, LineChart($"Bakkum ({bakkum.Condition}): output error per cycle after the baseline (goal {bakkum.GoalDeg:0}°, tolerance {bakkum.ToleranceDeg:0}°)",
+                "cycle after the baseline", "output error (degrees)",
+                [new ChartSeries("error", "#1f77b4", e, Dots: true), new ChartSeries("10-cycle mean", "#1f77b4", Running(e, 10)),
+                 new ChartSeries("tolerance", "#2ca02c", e.Select(_ => bakkum.ToleranceDeg).ToArray())]));
+            written.Add(path);
+        }
+        else if (report.Pong is { } pong)
         {
             var rallies = pong.Rallies.Select(v => (double)v).ToArray();
             string path = Path.Combine(directory, "rallies.svg");
@@ -148,6 +158,30 @@ public static class ReportPlots
         File.WriteAllText(path, svg);
         return path;
     }
+
+    /// <summary>Writes output-error.svg into <paramref name="directory"/>: the Bakkum output error per cycle of a
+    /// closed-loop run and of its control (dots) with a 10-cycle running mean each; returns the file's path.</summary>
+    public static string WriteOutputError(RunReport closedLoop, RunReport control, string directory)
+    {
+        var a = closedLoop.Bakkum!;
+        var b = control.Bakkum!;
+        double[] ea = a.ErrorsDeg.ToArray(), eb = b.ErrorsDeg.ToArray();
+        string Label(string name, BakkumSummary s) => $"{name}: first fifth {s.FirstFifthMeanErrorDeg:0}° → last {s.LastFifthMeanErrorDeg:0}° (p {s.PValueSmaller:0.####})";
+        string svg = LineChart($"Bakkum output error per cycle: closed loop (mean {a.MeanErrorDeg:0}°) vs control (mean {b.MeanErrorDeg:0}°), p = {BakkumSummary.SmallerP(a, b):0.####}",
+            "cycle after the baseline", "output error (degrees)",
+        [
+            new ChartSeries("closed loop", "#9ecae1", ea, Dots: true),
+            new ChartSeries("control", "#fdae6b", eb, Dots: true),
+            new ChartSeries(Label("closed loop (10-cycle mean)", a), "#1f77b4", Running(ea, 10)),
+            new ChartSeries(Label("control (10-cycle mean)", b), "#ff7f0e", Running(eb, 10)),
+        ]);
+        Directory.CreateDirectory(directory);
+        string path = Path.Combine(directory, "output-error-vs-control.svg");
+        File.WriteAllText(path, svg);
+        return path;
+    }
+
+    private static double[] Running(double[] v, int w) => v.Select((_, i) => v.Skip(Math.Max(0, i - w + 1)).Take(Math.Min(w, i + 1)).Average()).ToArray();
 
     /// <summary>One series of <see cref="LineChart"/>: values at x = 1, 2, …; NaN leaves a gap.</summary>
     /// <param name="Name">Legend text.</param>

@@ -14,6 +14,10 @@ public static class ReportPrinter
     public static string PongLine(PongSummary p) => string.Create(CultureInfo.InvariantCulture,
         $"Pong ({p.Condition}): {p.Games} games, {p.Hits} hits, {p.Aces} aces, mean rally {p.MeanRally:0.##}; first fifth {p.FirstFifthMeanRally:0.##}, last fifth {p.LastFifthMeanRally:0.##} (one-sided Mann-Whitney p = {p.PValueLonger:0.####} that rallies got longer).");
 
+    /// <summary>The Bakkum summary in one line.</summary>
+    public static string BakkumLine(BakkumSummary b) => string.Create(CultureInfo.InvariantCulture,
+        $"Bakkum ({b.Condition}): {b.Cycles} cycles ({b.BaselineCycles} baseline), {b.PtsCycles} followed by PTS, {b.SbsCycles} by SBS; output error mean {b.MeanErrorDeg:0.#}°, first fifth {b.FirstFifthMeanErrorDeg:0.#}° ({b.FractionRightFirstFifth:P0} right), last fifth {b.LastFifthMeanErrorDeg:0.#}° ({b.FractionRightLastFifth:P0} right); one-sided Mann-Whitney p = {b.PValueSmaller:0.####} that the error fell.");
+
     /// <summary>Closed loop against its control, one line each.</summary>
     public static void PrintLearning(RunReport closedLoop, RunReport control, IAnsiConsole console)
     {
@@ -21,7 +25,11 @@ public static class ReportPrinter
         {
             if (r.Learning is { } l) console.MarkupLine(Markup.Escape(LearningLine(l)));
             if (r.Pong is { } p) console.MarkupLine(Markup.Escape(PongLine(p)));
+            if (r.Bakkum is { } bs) console.MarkupLine(Markup.Escape(BakkumLine(bs)));
         }
+        if (closedLoop.Bakkum is { } ba && control.Bakkum is { } bb)
+            console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                $"Output error, closed loop vs control: mean {ba.MeanErrorDeg:0.#}° vs {bb.MeanErrorDeg:0.#}°; one-sided Mann-Whitney p = {BakkumSummary.SmallerP(ba, bb):0.####} that the closed loop's error is smaller.")));
         if (closedLoop.Pong is { } a && control.Pong is { } b)
             console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
                 $"Rallies, closed loop vs control: mean {a.MeanRally:0.##} vs {b.MeanRally:0.##}; one-sided Mann-Whitney p = {PongSummary.LongerP(a, b):0.####} that closed-loop rallies are longer.")));
@@ -65,7 +73,12 @@ public static class ReportPrinter
         console.MarkupLine($"Stimulation: {st.Delivered} delivered, {st.Refused} refused by the interlock" +
                            (st.InterlockTripped ? $", [red]interlock tripped: {Markup.Escape(st.TripReason ?? "")}[/]" : "") + ".");
         if (r.Pong is { } pongSummary) console.MarkupLine(Markup.Escape(PongLine(pongSummary)));
-        if (r.Trials.Count > 0 && r.Pong is null)
+        if (r.Phases is { } phases)
+            foreach (var ph in phases)
+                console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                    $"Phase {ph.Index} '{ph.Name}' ({ph.Kind}): {ph.StartS:0.###} s → {(ph.EndS is double e ? e.ToString("0.###", CultureInfo.InvariantCulture) + " s" : "—")}, {ph.Trials} trials, {ph.Stimuli} stimuli; ended: {ph.EndReason ?? "—"}")));
+        if (r.Bakkum is { } bakkumSummary) console.MarkupLine(Markup.Escape(BakkumLine(bakkumSummary)));
+        if (r.Trials.Count > 0 && r.Pong is null && r.Bakkum is null)
         {
             var trials = new Table().Border(TableBorder.Rounded).Title("trials")
                 .AddColumns("trial", "start (s)", "stimuli", "refused", "response time (s)");

@@ -42,7 +42,7 @@ public static class RunCommand
         string dir = options.OutputDirectory ?? Path.Combine("runs", session.Context.RunId);
         string path = RunReport.Write(report, session.Events.Snapshot(), dir);
         session.Motion?.Trace.WriteCsv(Path.Combine(dir, "motion.csv"));
-        var plots = ReportPlots.Write(report, session.Experiment.Protocol.MaxTrialS, dir);
+        var plots = ReportPlots.Write(report, session.Experiment.TrialLimitS, dir);
         ReportPrinter.Print(report, console);
         console.MarkupLine($"Report: [blue]{Markup.Escape(Path.GetFullPath(path))}[/] (events in events.jsonl" +
                            (plots.Count > 0 ? $", plots in {string.Join(" and ", plots.Select(Path.GetFileName))}" : "") + " beside it)");
@@ -54,6 +54,7 @@ public static class RunCommand
     {
         var p = s.Experiment.Protocol;
         string length = s.FrameLimit is long n ? $"{n} frames ({n / s.Source.FrameRateHz:0.#} s)"
+            : s.Phases is { } phases ? $"{phases.Phases.Count} phase(s): {string.Join(" → ", phases.Phases.Select(ph => $"{ph.Name} ({ph.Kind})"))}"
             : s.Pong is { } pong ? $"until {pong.Settings.Games} games are done" : $"until {p.Trials} trials are done";
         console.MarkupLine($"[bold]closedloop run[/] {Markup.Escape(s.Experiment.Name)} on {Markup.Escape(s.Profile.Name)} " +
                            $"({s.WidthPx}×{s.HeightPx} px at {s.Source.FrameRateHz:0.##} Hz, {s.Pacing.ToString().ToLowerInvariant()} pacing, acquisition: {Markup.Escape(s.AcquisitionPath)}, {(s.OnlineBoard is null ? $"{s.UnitCount} ROIs" : $"ROIs found while imaging, up to {s.UnitCount}")}), {Markup.Escape(length)}. Ctrl+C stops safely.");
@@ -62,7 +63,7 @@ public static class RunCommand
     private static void ShowProgress(Session s, Task<RunResult> run, IAnsiConsole console, bool quiet)
     {
         if (quiet) { run.Wait(); return; }
-        double total = s.FrameLimit ?? (double)Math.Max(1, s.Pong?.Settings.Games ?? s.Experiment.Protocol.Trials);
+        double total = s.FrameLimit ?? (double)Math.Max(1, s.Experiment.PlannedTrials);
         bool byFrames = s.FrameLimit is not null;
         if (!console.Profile.Capabilities.Interactive)
         {

@@ -120,6 +120,11 @@ public sealed record RunReport
     public PongSummary? Pong { get; init; }
     /// <summary>MEA front end and stimulator counters, on MEA rigs.</summary>
     public MeaSummary? Mea { get; init; }
+    /// <summary>The phases of an experiment run through the protocol engine: name, kind, start and end, trials,
+    /// stimuli, why each ended (null for a single built-in protocol).</summary>
+    public IReadOnlyList<ClosedLoop.Control.Protocols.PhaseRecord>? Phases { get; init; }
+    /// <summary>The Bakkum protocol's output error per cycle and its learning curve (null unless the run had a bakkum phase).</summary>
+    public BakkumSummary? Bakkum { get; init; }
     /// <summary>Motion correction: frames corrected, low-confidence and clipped frames, RMS and largest shift (null when off).</summary>
     public ClosedLoop.Imaging.Registration.MotionSummary? Motion { get; init; }
     /// <summary>What the slow loop's online segmentation did (<c>rois: online</c> runs only).</summary>
@@ -189,7 +194,9 @@ public sealed record RunReport
             Live = live ?? Array.Empty<LiveConsumerReport>(),
             Taps = s.Tap?.Subscriptions.Select(t => t.Snapshot()).ToList() ?? (IReadOnlyList<TapStats>)Array.Empty<TapStats>(),
             Replay = s.Replay?.Path,
-            Learning = s.Pong is null ? LearningSummary.From(trials, s.Experiment.Protocol.MaxTrialS, s.Experiment.Protocol.OpenLoop) : null,
+            Learning = s.Pong is null && s.Bakkum is null ? LearningSummary.From(trials, s.Experiment.TrialLimitS, s.Experiment.IsOpenLoop) : null,
+            Phases = s.Phases?.Records,
+            Bakkum = s.Bakkum is { } bakkum ? BakkumSummary.From(bakkum.Cycles, bakkum.Settings) : null,
             Pong = s.Pong is { } pong ? PongSummary.From(pong.Games, pong.Settings.OpenLoop) : null,
             Mea = s.Mea is { } mea && s.FrontEnd is { } fe
                 ? new MeaSummary(mea.Layout.Count, mea.SampleRateHz, mea.SamplesPerBlock, fe.Spikes, fe.BlankedSamples,
@@ -381,4 +388,46 @@ public sealed record OnlineSegmentationSummary(string Model, int MaxRois, long F
             Ms(s.UpdateLatencyP50Ms), Ms(s.UpdateLatencyP99Ms), Ms(s.UpdateLatencyMaxMs), s.Swaps,
             s.RoiCountOverTime.Select(p => p with { TimeS = Math.Round(p.TimeS, 3) }).ToList(), s.Error);
     }
+}
+
+/// <summary>Bakkum CPS/PTS/SBS in numbers: the output error (angle between the centre-of-activity output and the goal)
+/// per cycle after the baseline, how often PTS followed, and the first and last fifth of the cycles with a one-sided
+/// Mann–Whitney p-value that the error got smaller.</summary>
+/// <param name="Condition">closed-loop (PTS when the output is wrong, the pool learns) or open-loop (the control).</param>
+/// <param name="Cycles">Cycles finished, baseline included.</param>
+/// <param name="BaselineCycles">Cycles without training that set the output's origin.</param>
+/// <param name="GoalDeg">Goal direction, degrees.</param>
+/// <param name="ToleranceDeg">Errors up to this count as right, degrees.</param>
+/// <param name="ErrorsDeg">Output error per cycle after the baseline, degrees (180 when no spike was evoked).</param>
+/// <param name="PtsCycles">Cycles followed by PTS.</param>
+/// <param name="SbsCycles">Cycles after the baseline followed by SBS.</param>
+/// <param name="MeanErrorDeg">Mean output error, degrees.</param>
+/// <param name="FirstFifthMeanErrorDeg">Mean error of the first fifth of the cycles after the baseline.</param>
+/// <param name="LastFifthMeanErrorDeg">Mean error of the last fifth.</param>
+/// <param name="FractionRightFirstFifth">Fraction of the first fifth within the tolerance.</param>
+/// <param name="FractionRightLastFifth">Fraction of the last fifth within the tolerance.</param>
+/// <param name="PValueSmaller">One-sided Mann–Whitney p that the last fifth's errors are smaller than the first fifth's.</param>
+/// <param name="PerCycle">Every cycle: evoked spikes, centre of activity, output, error, feedback, PTS pattern.</param>
+public sealed record BakkumSummary(string Condition, int Cycles, int BaselineCycles, double GoalDeg, double ToleranceDeg,
+    IReadOnlyList<double> ErrorsDeg, int PtsCycles, int SbsCycles, double MeanErrorDeg, double FirstFifthMeanErrorDeg,
+    double LastFifthMeanErrorDeg, double FractionRightFirstFifth, double FractionRightLastFifth, double PValueSmaller,
+    IReadOnlyList<ClosedLoop.Control.Mea.BakkumCycle> PerCycle)
+{
+    /// <summary>The summary of a run's cycles (null before the first cycle after the baseline).</summary>
+    public static BakkumSummary? From(IReadOnlyList<ClosedLoop.Control.Mea.BakkumCycle> cycles, ClosedLoop.Control.Mea.BakkumSettings s)
+    {
+        var errors = cycles.Where(c => c.ErrorDeg is not null).Select(c => c.ErrorDeg!.Value).ToArray();
+        if (errors.Length == 0) return null;
+        int n = Math.Max(1, errors.Length / 5);
+        double[] first = errors.Take(n).ToArray(), last = errors.TakeLast(n).ToArray();
+        return new BakkumSummary(s.OpenLoop ? "open-loop" : "closed-loop", cycles.Count, s.BaselineCycles, s.GoalDeg, s.ToleranceDeg, errors,
+            cycles.Count(c => c.Feedback == "pts"), cycles.Count(c => c.Feedback == "sbs"), Math.Round(errors.Average(), 3),
+            Math.Round(first.Average(), 3), Math.Round(last.Average(), 3),
+            Math.Round(first.Count(e => e <= s.ToleranceDeg) / (double)n, 4), Math.Round(last.Count(e => e <= s.ToleranceDeg) / (double)n, 4),
+            Math.Round(ClosedLoop.FirmwareSim.Culture.LearningStatistics.MannWhitneyLessP(last, first), 6), cycles);
+    }
+
+    /// <summary>One-sided Mann–Whitney p that <paramref name="a"/>'s errors are smaller than <paramref name="b"/>'s.</summary>
+    public static double SmallerP(BakkumSummary a, BakkumSummary b) =>
+        ClosedLoop.FirmwareSim.Culture.LearningStatistics.MannWhitneyLessP(a.ErrorsDeg.ToArray(), b.ErrorsDeg.ToArray());
 }

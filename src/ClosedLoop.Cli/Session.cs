@@ -37,7 +37,7 @@ public sealed record RunOptions(
 /// registers the shutdown that switches stimulation off on every path. Everything is checked before any frame
 /// is acquired, so a bad file never stimulates.
 /// </summary>
-public sealed class Session : IDisposable
+public sealed partial class Session : IDisposable
 {
     private IReadOnlyList<ILiveConsumer> _consumers;
 
@@ -167,16 +167,7 @@ public sealed class Session : IDisposable
         var profile = HardwareProfileLoader.Load(options.Profile);
         var warnings = ProfileChecks.Wiring(profile).Where(p => p.Severity == ProblemSeverity.Warning).ToList();
         var experiment = ExperimentLoader.Load(options.Experiment);
-        if (options.ForceOpenLoop && experiment.Pong is { OpenLoop: false } pongSettings)
-        {
-            pongSettings.OpenLoop = true;
-            experiment.Name += "-control";
-        }
-        else if (options.ForceOpenLoop && experiment.Pong is null && !experiment.Protocol.OpenLoop)
-        {
-            experiment.Protocol.OpenLoop = true;
-            experiment.Name += "-control";
-        }
+        if (options.ForceOpenLoop && experiment.MakeOpenLoop()) experiment.Name += "-control";
         var session = new Session(profile, experiment, options, warnings, consumers ?? Array.Empty<ILiveConsumer>());
         try
         {
@@ -290,7 +281,14 @@ public sealed class Session : IDisposable
         }
 
         var ps = Experiment.Protocol;
+        string stimulatedGroup = Experiment.Observe ? "" : ps.Targets;
         if (Experiment.Observe) Protocol = new ObserveProtocol();
+        else if (Experiment.HasPhases)
+        {
+            var fixedRois = rois ?? throw Experiment.Locate(new SettingException("phases", "(section)", "absent when rois is 'online'"));
+            stimulatedGroup = WirePhases(detectors, groups, (g, _) => new StimulationTargets(g,
+                groups[g].Select(i => fixedRois[i].CentroidXPx).ToArray(), groups[g].Select(i => fixedRois[i].CentroidYPx).ToArray()), null);
+        }
         else
         {
             var detector = detectors.FirstOrDefault(x => x.Name == ps.Detector)
@@ -333,7 +331,7 @@ public sealed class Session : IDisposable
         stages.Add(new DetectorStage(detectors, Activity));
         stages.Add(Protocol);
 
-        FinishWiring(stages, detectors, groups, Experiment.Observe ? "" : ps.Targets,
+        FinishWiring(stages, detectors, groups, stimulatedGroup,
             rois is null ? OnlineBoard!.Units().Units
                 : Enumerable.Range(0, rois.Count).Select(i => new LiveUnit(rois[i].Name, rois[i].PixelIndices.ToArray(), rois[i].CentroidXPx, rois[i].CentroidYPx)).ToList());
     }
@@ -484,7 +482,9 @@ public sealed class Session : IDisposable
 
         var ps = Experiment.Protocol;
         string stimulatedGroup = ps.Targets;
-        if (Experiment.Pong is { } pong)
+        if (Experiment.HasPhases)
+            stimulatedGroup = WirePhases(detectors, groups, (g, _) => new StimulationTargets(g, groups[g]), layout);
+        else if (Experiment.Pong is { } pong)
         {
             int[] G(string name, string setting) => groups.TryGetValue(name, out var g) ? g : throw Experiment.Locate(new SettingException(setting, name, $"one of the groups: {string.Join(", ", groups.Keys)}"));
             try

@@ -93,6 +93,9 @@ public sealed record TrialRecord(int Index, double StartS, double EndS, int Stim
 {
     /// <summary>True when the trial ended without the wanted response.</summary>
     public bool TimedOut => ResponseTimeS is null;
+
+    /// <summary>The phase the trial ran in (experiments with <c>phases:</c>); null for a single-protocol experiment.</summary>
+    public string? Phase { get; init; }
 }
 
 /// <summary>

@@ -99,6 +99,53 @@ public sealed class Experiment
     /// <summary>The pong protocol (<c>protocol.kind: pong</c>), or null.</summary>
     public ClosedLoop.Control.Mea.PongSettings? Pong { get; set; }
 
+    /// <summary>Declared stimuli (section <c>stimuli:</c>), by name in file order; a train is stored resolved (the
+    /// fields of the pulse it repeats, its own count and rate).</summary>
+    public List<ClosedLoop.Control.Protocols.StimulusSettings> Stimuli { get; set; } = new();
+
+    /// <summary>The phases run in order (section <c>phases:</c>, or one phase for a top-level <c>protocol</c> of kind
+    /// <c>rules</c> or <c>bakkum</c>); empty for a single built-in protocol (stimulusAvoidance, pong, observe).</summary>
+    public List<PhaseSettings> Phases { get; set; } = new();
+
+    /// <summary>True when the run is a sequence of phases (<see cref="Phases"/>).</summary>
+    public bool HasPhases => Phases.Count > 0;
+
+    /// <summary>What a trial without response counts as in the learning curve, s: the longest trial of the protocol
+    /// (of any phase that runs trials).</summary>
+    public double TrialLimitS => HasPhases
+        ? Phases.Select(p => p.Rules is { HasTrials: true } r ? r.MaxTrialS : p.Avoidance?.MaxTrialS ?? 0).DefaultIfEmpty(0).Max() is var m && m > 0 ? m : 1
+        : Protocol.MaxTrialS;
+
+    /// <summary>True when the experiment runs as its control (open loop) in every phase that has a condition.</summary>
+    public bool IsOpenLoop => HasPhases
+        ? Phases.Any(p => p.Stage is not null) && Phases.All(p => p.Rules?.OpenLoop ?? p.Avoidance?.OpenLoop ?? p.Pong?.OpenLoop ?? p.Bakkum?.OpenLoop ?? true)
+        : Pong?.OpenLoop ?? Protocol.OpenLoop;
+
+    /// <summary>Trials (games, cycles) the protocol will run, for progress displays; 0 when it runs until the duration.</summary>
+    public int PlannedTrials => HasPhases
+        ? Phases.Sum(p => p.Rules?.Trials ?? p.Avoidance?.Trials ?? p.Pong?.Games ?? p.Bakkum?.Cycles ?? 0)
+        : Pong?.Games ?? Protocol.Trials;
+
+    /// <summary>Switches every phase (or the single protocol) to its control condition; false when it already was.</summary>
+    public bool MakeOpenLoop()
+    {
+        if (IsOpenLoop) return false;
+        if (!HasPhases)
+        {
+            if (Pong is { } pong) pong.OpenLoop = true;
+            else Protocol.OpenLoop = true;
+            return true;
+        }
+        foreach (var p in Phases)
+        {
+            if (p.Rules is { } r) r.OpenLoop = true;
+            if (p.Avoidance is { } a) a.OpenLoop = true;
+            if (p.Pong is { } g) g.OpenLoop = true;
+            if (p.Bakkum is { } b) b.OpenLoop = true;
+        }
+        return true;
+    }
+
     /// <summary>Queue sizes between stages.</summary>
     public PipelineSettings Pipeline { get; set; } = new();
 
@@ -144,4 +191,39 @@ internal static class BuiltinRois
             ?? throw new SettingException("rois", builtin, $"one of {string.Join(", ", FirmwareSim.Footprints.BuiltinNames.Select(n => "builtin:" + n))}, a ROI file, or '{Experiment.TissueRois}'");
         return RoiSet.Load(stream, canonical);
     }
+}
+
+/// <summary>One entry of an experiment's <c>phases:</c> list: a name, how long, and what runs in it (exactly one of
+/// the protocol settings, or none for <c>rest</c>).</summary>
+public sealed class PhaseSettings
+{
+    /// <summary>Name (events, report).</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary><c>rest</c>, <c>rules</c>, <c>stimulusAvoidance</c>, <c>pong</c> or <c>bakkum</c>.</summary>
+    public string Kind { get; set; } = "rest";
+
+    /// <summary>The phase ends after this long, s; 0 = when its protocol is done.</summary>
+    public double DurationS { get; set; }
+
+    /// <summary>Where the phase sits in the file (<c>phases[1]</c>, or <c>protocol</c> for a single top-level protocol).</summary>
+    public string SettingPath { get; set; } = "phases[0]";
+
+    /// <summary>Where its protocol settings sit (<c>phases[1].protocol</c>).</summary>
+    public string ProtocolPath { get; set; } = "phases[0].protocol";
+
+    /// <summary>A <c>rules</c> phase.</summary>
+    public ClosedLoop.Control.Protocols.RulesSettings? Rules { get; set; }
+
+    /// <summary>A <c>stimulusAvoidance</c> phase.</summary>
+    public StimulusAvoidanceSettings? Avoidance { get; set; }
+
+    /// <summary>A <c>pong</c> phase.</summary>
+    public ClosedLoop.Control.Mea.PongSettings? Pong { get; set; }
+
+    /// <summary>A <c>bakkum</c> phase.</summary>
+    public ClosedLoop.Control.Mea.BakkumSettings? Bakkum { get; set; }
+
+    /// <summary>The protocol settings of the phase (null for rest).</summary>
+    public object? Stage => (object?)Rules ?? (object?)Avoidance ?? (object?)Pong ?? Bakkum;
 }

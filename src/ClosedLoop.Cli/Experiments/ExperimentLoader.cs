@@ -8,7 +8,7 @@ namespace ClosedLoop.Cli.Experiments;
 /// Reads experiment files (YAML). Unknown keys are refused, absent keys keep the stage's defaults, and every error
 /// names the file, line, setting and allowed range. Keys are camelCase property names with units (<c>pauseS</c>).
 /// </summary>
-public static class ExperimentLoader
+public static partial class ExperimentLoader
 {
     /// <summary>Prefix selecting an experiment shipped inside the command, e.g. <c>builtin:stimulus-avoidance</c>.</summary>
     public const string BuiltinPrefix = "builtin:";
@@ -208,19 +208,32 @@ public static class ExperimentLoader
                 throw new SettingException("detectors", string.Join(", ", x.DetectorNames), "distinct names");
             bool pong = root.Section("protocol") is { } pk && pk.OptionalString("kind") == "pong";
             bool observe = root.Section("protocol") is { } ok && ok.OptionalString("kind") == "observe";
-            if (!x.DetectorNames.Any() && !pong && !observe) throw new SettingException("detectors", hasDetectors ? "(none)" : null, "at least one detector");
+            bool engine = UsesEngine(root);
+            if (!x.DetectorNames.Any() && !pong && !observe && !engine) throw new SettingException("detectors", hasDetectors ? "(none)" : null, "at least one detector");
+            ReadStimuli(root, x);
 
-            var p = root.RequiredSection("protocol");
-            string protocolKind = p.String("kind");
-            if (protocolKind == "pong") x.Pong = ReadPong(p);
-            else if (protocolKind == "observe") ReadObserve(p, x);
-            else if (protocolKind != "stimulusAvoidance")
-                throw new SettingException("protocol.kind", protocolKind, "'stimulusAvoidance', 'pong' or 'observe' (Bakkum protocols come with the protocol engine)");
-            if (x.IsOnline && !x.Observe)
-                throw new SettingException("protocol.kind", protocolKind, "'observe' when rois is 'online': stimulation targets need ROI positions, and no ROI exists before the segmentation has found it");
-            if (x.Pong is null && !x.Observe) ReadStimulusAvoidance(p, x);
-            if (x.Pong is null && (x.Observe || x.Protocol.Trials == 0) && x.DurationS == 0)
-                throw new SettingException("durationS", 0, "> 0 when protocol.trials is 0 (otherwise the run would never end by itself)");
+            if (engine)
+            {
+                if (x.IsOnline)
+                    throw new SettingException(root.Has("phases") ? "phases" : "protocol.kind", root.Has("phases") ? "(section)" : "rules", "a protocol of kind 'observe' when rois is 'online': stimulation targets need ROI positions");
+                ReadPhases(root, x);
+            }
+            else
+            {
+                if (x.Stimuli.Count > 0)
+                    throw new SettingException("stimuli", string.Join(", ", x.Stimuli.Select(st => st.Name)), "absent unless rules use them (a 'phases' list or protocol kind 'rules'): the built-in protocols declare their own pulse");
+                var p = root.RequiredSection("protocol");
+                string protocolKind = p.String("kind");
+                if (protocolKind == "pong") x.Pong = ReadPong(p);
+                else if (protocolKind == "observe") ReadObserve(p, x);
+                else if (protocolKind != "stimulusAvoidance")
+                    throw new SettingException("protocol.kind", protocolKind, "'stimulusAvoidance', 'pong', 'observe', 'rules' (trigger → action rules) or 'bakkum' (CPS/PTS/SBS)");
+                if (x.IsOnline && !x.Observe)
+                    throw new SettingException("protocol.kind", protocolKind, "'observe' when rois is 'online': stimulation targets need ROI positions, and no ROI exists before the segmentation has found it");
+                if (x.Pong is null && !x.Observe) x.Protocol = ReadAvoidanceSettings(p);
+                if (x.Pong is null && (x.Observe || x.Protocol.Trials == 0) && x.DurationS == 0)
+                    throw new SettingException("durationS", 0, "> 0 when protocol.trials is 0 (otherwise the run would never end by itself)");
+            }
 
             if (root.Section("pipeline") is { } pl)
             {
@@ -327,11 +340,11 @@ public static class ExperimentLoader
         x.Segmentation = o;
     }
 
-    private static void ReadStimulusAvoidance(YamlSection p, Experiment x)
+    private static StimulusAvoidanceSettings ReadAvoidanceSettings(YamlSection p)
     {
         var proto = new StimulusAvoidanceSettings
         {
-            SettingPath = "protocol",
+            SettingPath = p.Path,
             Stimulator = p.String("stimulator"),
             Targets = p.String("targets"),
             Detector = p.String("detector"),
@@ -340,7 +353,7 @@ public static class ExperimentLoader
         if (p.Has("responseWindowS"))
         {
             var window = p.DoubleList("responseWindowS");
-            if (window.Count != 2) throw new SettingException("protocol.responseWindowS", $"{window.Count} values", "two values: [start, end] in s after each stimulus");
+            if (window.Count != 2) throw new SettingException($"{p.Path}.responseWindowS", $"{window.Count} values", "two values: [start, end] in s after each stimulus");
             proto.ResponseWindowStartS = window[0];
             proto.ResponseWindowEndS = window[1];
         }
@@ -348,16 +361,7 @@ public static class ExperimentLoader
         proto.MaxTrialS = p.Double("maxTrialS", proto.MaxTrialS);
         proto.Trials = p.Int("trials", proto.Trials);
         proto.WarmUpS = p.Double("warmUpS", proto.WarmUpS);
-        if (p.Has("control"))
-        {
-            string control = p.String("control");
-            proto.OpenLoop = control switch
-            {
-                "closed-loop" => false,
-                "open-loop" => true,
-                _ => throw new SettingException("protocol.control", control, "'closed-loop' (stimulation stops at the response) or 'open-loop' (the control: stimulation runs the whole trial whatever the response)"),
-            };
-        }
+        proto.OpenLoop = ReadControl(p, "stimulation stops at the response", "stimulation runs the whole trial whatever the response");
         if (p.Section("pulse") is { } pulse)
         {
             proto.PowerMw = pulse.Double("powerMw", proto.PowerMw);
@@ -370,29 +374,20 @@ public static class ExperimentLoader
         }
         p.RejectUnknownKeys();
         proto.Validate();
-        x.Protocol = proto;
+        return proto;
     }
 
     private static ClosedLoop.Control.Mea.PongSettings ReadPong(YamlSection p)
     {
         var g = new ClosedLoop.Control.Mea.PongSettings
         {
-            SettingPath = "protocol",
+            SettingPath = p.Path,
             Stimulator = p.String("stimulator"),
             Sensory = p.String("sensory"),
             MotorUp = p.String("motorUp"),
             MotorDown = p.String("motorDown"),
         };
-        if (p.Has("control"))
-        {
-            string control = p.String("control");
-            g.OpenLoop = control switch
-            {
-                "closed-loop" => false,
-                "open-loop" => true,
-                _ => throw new SettingException("protocol.control", control, "'closed-loop' (hit and miss feedback) or 'open-loop' (the control: no feedback)"),
-            };
-        }
+        g.OpenLoop = ReadControl(p, "hit and miss feedback", "no feedback");
         g.Games = p.Int("games", g.Games);
         g.WarmUpS = p.Double("warmUpS", g.WarmUpS);
         g.BallSpeedPerS = p.Double("ballSpeedPerS", g.BallSpeedPerS);
@@ -401,7 +396,7 @@ public static class ExperimentLoader
         if (p.Has("sensoryRateHz"))
         {
             var r = p.DoubleList("sensoryRateHz");
-            if (r.Count != 2) throw new SettingException("protocol.sensoryRateHz", $"{r.Count} values", "two values: [far, near] in Hz");
+            if (r.Count != 2) throw new SettingException($"{p.Path}.sensoryRateHz", $"{r.Count} values", "two values: [far, near] in Hz");
             g.MinRateHz = r[0];
             g.MaxRateHz = r[1];
         }
