@@ -364,16 +364,7 @@ public static class ExperimentLoader
             MotorUp = p.String("motorUp"),
             MotorDown = p.String("motorDown"),
         };
-        if (p.Has("control"))
-        {
-            string control = p.String("control");
-            g.OpenLoop = control switch
-            {
-                "closed-loop" => false,
-                "open-loop" => true,
-                _ => throw new SettingException("protocol.control", control, "'closed-loop' (hit and miss feedback) or 'open-loop' (the control: no feedback)"),
-            };
-        }
+        if (p.Has("control")) g.Condition = ClosedLoop.Control.Mea.PongConditions.Parse(p.String("control"), "protocol.control");
         g.Games = p.Int("games", g.Games);
         g.WarmUpS = p.Double("warmUpS", g.WarmUpS);
         g.BallSpeedPerS = p.Double("ballSpeedPerS", g.BallSpeedPerS);
@@ -390,12 +381,14 @@ public static class ExperimentLoader
         {
             g.HitFeedbackRateHz = hit.Double("rateHz", g.HitFeedbackRateHz);
             g.HitFeedbackS = hit.Double("durationS", g.HitFeedbackS);
+            if (hit.Has("amplitudeUa")) g.HitFeedbackAmplitudeUa = hit.Double("amplitudeUa");
             hit.RejectUnknownKeys();
         }
         if (p.Section("missFeedback") is { } miss)
         {
             g.MissFeedbackRateHz = miss.Double("rateHz", g.MissFeedbackRateHz);
             g.MissFeedbackS = miss.Double("durationS", g.MissFeedbackS);
+            if (miss.Has("amplitudeUa")) g.MissFeedbackAmplitudeUa = miss.Double("amplitudeUa");
             miss.RejectUnknownKeys();
         }
         g.RestS = p.Double("restS", g.RestS);
