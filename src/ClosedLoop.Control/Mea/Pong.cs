@@ -117,7 +117,8 @@ public sealed class PongSettings : IStageSettings
     /// <summary>Width of each phase, µs.</summary>
     public double PhaseUs { get; set; } = 200;
 
-    /// <summary>Seed of the serves and of the miss feedback.</summary>
+    /// <summary>Seed of the serves and of the miss feedback (two separate streams: the serves of a seed are the same in
+    /// every condition).</summary>
     public int Seed { get; set; } = 1;
 
     /// <summary>Where these settings sit in the experiment file.</summary>
@@ -188,7 +189,7 @@ public sealed class PongProtocol : IProtocolStage
     private readonly PopulationActivity _activity;
     private readonly List<PongGame> _games = new(256);
     private readonly double[] _latencyUs = new double[FeedbackLatencyCapacity];
-    private readonly Random _random;
+    private readonly Random _serves, _feedback;
     private readonly double _hitUa, _missUa;
     private RunContext? _context;
     private State _state;
@@ -212,7 +213,10 @@ public sealed class PongProtocol : IProtocolStage
         _up = motorUp.ToArray();
         _down = motorDown.ToArray();
         _activity = activity;
-        _random = new Random(settings.Seed);
+        // Serves and miss feedback draw from separate streams, so every condition (and every control) of one seed
+        // gets the same serves whatever feedback it gives: games are comparable one by one.
+        _serves = new Random(settings.Seed);
+        _feedback = new Random(unchecked(settings.Seed * 7919 + 104_729));
         _hitUa = settings.HitFeedbackAmplitudeUa ?? settings.AmplitudeUa;
         _missUa = settings.MissFeedbackAmplitudeUa ?? settings.AmplitudeUa;
         string p = settings.SettingPath;
@@ -318,9 +322,9 @@ public sealed class PongProtocol : IProtocolStage
         _hits = 0;
         _gameStartNs = now;
         _ballX = 1;
-        _ballY = 0.1 + 0.8 * _random.NextDouble();
+        _ballY = 0.1 + 0.8 * _serves.NextDouble();
         _vx = -_s.BallSpeedPerS;
-        _vy = _s.BallSpeedPerS * (0.3 + 0.7 * _random.NextDouble()) * (_random.Next(2) == 0 ? -1 : 1);
+        _vy = _s.BallSpeedPerS * (0.3 + 0.7 * _serves.NextDouble()) * (_serves.Next(2) == 0 ? -1 : 1);
         _nextSensoryNs = now;
         _hitFeedbackUntilNs = long.MinValue;
         Log(RunEventKind.TrialStarted, now, $"game {_gameIndex}: serve at y = {_ballY:0.00}");
@@ -348,7 +352,7 @@ public sealed class PongProtocol : IProtocolStage
                 _hits++;
                 _ballX = -_ballX;
                 _vx = -_vx;
-                Log(RunEventKind.Detection, now, $"game {_gameIndex}: hit {_hits}");
+                Log(RunEventKind.Detection, now, $"game {_gameIndex}: hit {_hits} (ball at y = {_ballY:0.00}, paddle at {_paddleY:0.00})");
                 if (closedLoop && _s.HitFeedbackS > 0)
                 {
                     // The first pulse of the predictable feedback goes out on this block.
@@ -363,7 +367,8 @@ public sealed class PongProtocol : IProtocolStage
             {
                 var game = new PongGame(_gameIndex, _gameStartNs / 1e9, now / 1e9, _hits);
                 lock (_games) _games.Add(game);
-                Log(RunEventKind.TrialEnded, now, _hits == 0 ? $"game {_gameIndex}: ace (missed the serve)" : $"game {_gameIndex}: missed after a rally of {_hits}", _hits);
+                Log(RunEventKind.TrialEnded, now, (_hits == 0 ? $"game {_gameIndex}: ace (missed the serve)" : $"game {_gameIndex}: missed after a rally of {_hits}")
+                    + $" (ball at y = {_ballY:0.00}, paddle at {_paddleY:0.00})", _hits);
                 _interlock.Stop(_channel);
                 if (!closedLoop || _s.MissFeedbackS <= 0) { _state = State.Rest; _phaseEndNs = now + (long)(_s.RestS * 1e9); }
                 else
@@ -392,8 +397,8 @@ public sealed class PongProtocol : IProtocolStage
 
     private void MissPulse(long now)
     {
-        Deliver(_place[_random.Next(_place.Length)], now, _missUa);
-        _nextMissPulseNs = now + (long)(-Math.Log(1 - _random.NextDouble()) / _s.MissFeedbackRateHz * 1e9);
+        Deliver(_place[_feedback.Next(_place.Length)], now, _missUa);
+        _nextMissPulseNs = now + (long)(-Math.Log(1 - _feedback.NextDouble()) / _s.MissFeedbackRateHz * 1e9);
     }
 
     private void RecordLatency()

@@ -139,6 +139,21 @@ public class PongTests
     }
 
     [Fact]
+    public void EveryCondition_OfOneSeed_GetsTheSameServes()
+    {
+        List<string> Serves(PongCondition c)
+        {
+            var g = new Game(Settings(c, games: 4));
+            g.Play(maxS: 200);
+            return g.Of(RunEventKind.TrialStarted).Select(e => e.Message).ToList();
+        }
+        var closedLoop = Serves(PongCondition.ClosedLoop);
+        Assert.Equal(4, closedLoop.Count);
+        Assert.Equal(closedLoop, Serves(PongCondition.OpenLoop));
+        Assert.Equal(closedLoop, Serves(PongCondition.Rest));
+    }
+
+    [Fact]
     public void RalliesAndAces_AreCountedPerGame()
     {
         var g = new Game(Settings(PongCondition.OpenLoop, paddleHalfHeight: 0.3, games: 12));
