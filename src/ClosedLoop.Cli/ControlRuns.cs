@@ -23,17 +23,17 @@ public static class ControlRuns
 
     /// <summary>The controls to run for <paramref name="experiment"/>: those named in <paramref name="list"/>
     /// (comma-separated), or by default open-loop and, for pong, rest. Throws <see cref="SettingException"/> naming
-    /// <c>--control</c> for an unknown name or a rest control of an experiment that is not pong.</summary>
+    /// <c>--controls</c> for an unknown name or a rest control of an experiment that is not pong.</summary>
     public static IReadOnlyList<string> Choose(string experiment, string? list)
     {
         bool pong = ExperimentLoader.Load(experiment).Pong is not null;
         if (list is null) return pong ? [OpenLoop, Rest] : [OpenLoop];
         var names = list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Distinct().ToList();
-        if (names.Count == 0) throw new SettingException("--control", list, "open-loop, rest (pong only) or open-loop,rest");
+        if (names.Count == 0) throw new SettingException("--controls", list, "open-loop, rest (pong only) or open-loop,rest");
         foreach (string n in names)
         {
-            if (n != OpenLoop && n != Rest) throw new SettingException("--control", n, "open-loop, rest (pong only) or open-loop,rest");
-            if (n == Rest && !pong) throw new SettingException("--control", n, $"'{OpenLoop}' for {experiment}: only pong has a rest control (no stimulation at all)");
+            if (n != OpenLoop && n != Rest) throw new SettingException("--controls", n, "open-loop, rest (pong only) or open-loop,rest");
+            if (n == Rest && !pong) throw new SettingException("--controls", n, $"'{OpenLoop}' for {experiment}: only pong has a rest control (no stimulation at all)");
         }
         return names;
     }

@@ -40,7 +40,7 @@ var recordOpt = new Option<bool>("--record") { Description = "Record the run bes
 var recordEveryOpt = new Option<int>("--record-every") { Description = "With --record: keep every N-th frame in movie.tif.", DefaultValueFactory = _ => 1 };
 var replayOpt = new Option<string?>("--replay") { Description = "Replay a recorded TIFF movie (ours or ScanImage) through the online pipeline instead of acquiring; at its own frame rate, or lock-step with --fast. Stimulation is decided and counted but goes nowhere." };
 var withControlOpt = new Option<bool>("--with-control") { Description = "After the run, run the same experiment again as its control(s), same rig and seed: protocol.control: open-loop into <out>/control and, for pong, also rest (no stimulation) into <out>/rest; then write learning.svg (response times) or rallies.svg (pong) comparing them beside the first report, and print the statistics (pong: also into the first report.json)." };
-var controlOpt = new Option<string?>("--control") { Description = "Which control(s) --with-control runs (implies it): open-loop, rest (pong only) or open-loop,rest (the default for pong)." };
+var controlsOpt = new Option<string?>("--controls") { Description = "Which control runs --with-control makes (implies it): open-loop, rest (pong only) or open-loop,rest (the default for pong)." };
 var replayRateOpt = new Option<double?>("--frame-rate-hz") { Description = "With --replay: the movie's frame rate, when its metadata does not say." };
 
 var run = new Command("run", """
@@ -51,7 +51,7 @@ var run = new Command("run", """
     report.json: frames acquired/processed/dropped, latency per stage, stimulation, and response time per trial.
     Exit codes: 0 completed, 1 bad input (nothing stimulated), 2 fault (stimulation switched off), 130 Ctrl+C.
     """)
-{ profileArg, experimentArg, durationOpt, fastOpt, realtimeOpt, outOpt, quietOpt, recordOpt, recordEveryOpt, replayOpt, replayRateOpt, withControlOpt, controlOpt };
+{ profileArg, experimentArg, durationOpt, fastOpt, realtimeOpt, outOpt, quietOpt, recordOpt, recordEveryOpt, replayOpt, replayRateOpt, withControlOpt, controlsOpt };
 var liveOptions = new LiveEndpoints.Options();
 foreach (var o in liveOptions.All) run.Options.Add(o);
 run.SetAction(parse =>
@@ -79,9 +79,9 @@ run.SetAction(parse =>
         return ExitCodes.BadInput;
     }
     IReadOnlyList<string>? controls = null;
-    if (parse.GetValue(withControlOpt) || parse.GetValue(controlOpt) is not null)
+    if (parse.GetValue(withControlOpt) || parse.GetValue(controlsOpt) is not null)
     {
-        try { controls = ControlRuns.Choose(options.Experiment, parse.GetValue(controlOpt)); }
+        try { controls = ControlRuns.Choose(options.Experiment, parse.GetValue(controlsOpt)); }
         catch (Exception ex) when (ex is SettingException or IOException)
         {
             AnsiConsole.MarkupLine($"[red]Cannot start:[/] {Markup.Escape(ex.Message)}");

@@ -30,8 +30,8 @@ public static class ReportPlots
             if (pong.FeedbackLatencyUs.Count > 0)
             {
                 path = Path.Combine(directory, "feedback-latency.svg");
-                File.WriteAllText(path, Histogram($"Pong ({pong.Condition}): block with the hit or miss complete → first feedback pulse at the stimulator ({pong.FeedbackLatencyUs.Count} feedbacks)",
-                    "host latency (µs, log scale)", pong.FeedbackLatencyUs));
+                File.WriteAllText(path, Histogram($"Pong ({pong.Condition}): hit or miss → first feedback pulse, {pong.FeedbackLatencyUs.Count} feedbacks",
+                    "host latency from the block with the hit or miss complete to the pulse at the stimulator (µs, log scale)", pong.FeedbackLatencyUs));
                 written.Add(path);
             }
         }

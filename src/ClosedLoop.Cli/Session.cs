@@ -168,7 +168,7 @@ public sealed class Session : IDisposable
         var experiment = ExperimentLoader.Load(options.Experiment);
         if (options.ForceRest)
         {
-            var restPong = experiment.Pong ?? throw new SettingException("--control", "rest",
+            var restPong = experiment.Pong ?? throw new SettingException("--controls", "rest",
                 $"'open-loop' for {experiment.SourcePath}: only pong has a rest control (no stimulation at all)");
             restPong.Condition = ClosedLoop.Control.Mea.PongCondition.Rest;
             experiment.Name += "-rest";

@@ -179,10 +179,27 @@ public class MeaRunTests
     }
 
     [Fact]
+    public void ShippedPongControls_AreThePongExperimentWithOnlyTheConditionChanged()
+    {
+        using var h = new Harness();
+        var game = ExperimentLoader.Load("builtin:pong");
+        foreach (var (name, condition) in new[] { ("builtin:pong-open-loop", ClosedLoop.Control.Mea.PongCondition.OpenLoop), ("builtin:pong-rest", ClosedLoop.Control.Mea.PongCondition.Rest) })
+        {
+            var control = ExperimentLoader.Load(name);
+            Assert.Equal(condition, control.Pong!.Condition);
+            control.Pong.Condition = ClosedLoop.Control.Mea.PongCondition.ClosedLoop;
+            Assert.Equal(System.Text.Json.JsonSerializer.Serialize(game.Pong), System.Text.Json.JsonSerializer.Serialize(control.Pong));
+            Assert.Equal(System.Text.Json.JsonSerializer.Serialize(game.Groups), System.Text.Json.JsonSerializer.Serialize(control.Groups));
+            Assert.Equal(System.Text.Json.JsonSerializer.Serialize(game.FrontEnd), System.Text.Json.JsonSerializer.Serialize(control.FrontEnd));
+            Assert.Equal(ExitCodes.Ok, ValidateCommand.Execute("builtin:sim-mea", name, false, h.Console));
+        }
+    }
+
+    [Fact]
     public void RestControl_OfAStimulusAvoidanceExperiment_IsRefusedBeforeAnythingRuns()
     {
         var ex = Assert.Throws<SettingException>(() => ControlRuns.Choose("builtin:mea-stimulus-avoidance", "rest"));
-        Assert.Contains("--control", ex.Message);
+        Assert.Contains("--controls", ex.Message);
         Assert.Contains("only pong", ex.Message);
         Assert.Equal(new[] { ControlRuns.OpenLoop }, ControlRuns.Choose("builtin:mea-stimulus-avoidance", null));
         Assert.Throws<SettingException>(() => ControlRuns.Choose("builtin:pong", "no-feedback"));
