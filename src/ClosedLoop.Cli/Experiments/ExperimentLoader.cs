@@ -370,6 +370,7 @@ public static class ExperimentLoader
         g.BallSpeedPerS = p.Double("ballSpeedPerS", g.BallSpeedPerS);
         g.PaddleHalfHeight = p.Double("paddleHalfHeight", g.PaddleHalfHeight);
         g.PaddleGainPerHz = p.Double("paddleGainPerHz", g.PaddleGainPerHz);
+        g.MotorBaselineS = p.Double("motorBaselineS", g.MotorBaselineS);
         if (p.Has("sensoryRateHz"))
         {
             var r = p.DoubleList("sensoryRateHz");

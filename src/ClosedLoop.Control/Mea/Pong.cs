@@ -79,6 +79,12 @@ public sealed class PongSettings : IStageSettings
     /// <summary>Paddle speed per Hz of (up − down) motor rate, field heights per s per Hz.</summary>
     public double PaddleGainPerHz { get; set; } = 0.02;
 
+    /// <summary>Time constant of the running mean of (up − down) motor rate that is subtracted before it moves the
+    /// paddle, s; 0 = off (the raw difference). Regions that record different numbers of neurons differ in their
+    /// spontaneous rates, and the raw difference then pins the paddle to one wall; relative to its running mean the
+    /// paddle follows changes in activity. Updated every block in every state.</summary>
+    public double MotorBaselineS { get; set; }
+
     /// <summary>Rate code: pulse rate on the place electrode when the ball is farthest from the paddle, Hz.</summary>
     public double MinRateHz { get; set; } = 4;
 
@@ -137,6 +143,7 @@ public sealed class PongSettings : IStageSettings
         Check.InRange($"{p}.ballSpeedPerS", BallSpeedPerS, 0.01, 100);
         Check.InRange($"{p}.paddleHalfHeight", PaddleHalfHeight, 0.01, 0.5);
         Check.InRange($"{p}.paddleGainPerHz", PaddleGainPerHz, 0, 100);
+        Check.InRange($"{p}.motorBaselineS", MotorBaselineS, 0, 3600);
         Check.InRange($"{p}.minRateHz", MinRateHz, 0.1, 500);
         Check.InRange($"{p}.maxRateHz", MaxRateHz, MinRateHz, 500);
         Check.InRange($"{p}.hitFeedback.rateHz", HitFeedbackRateHz, 0.1, 500);
@@ -193,7 +200,8 @@ public sealed class PongProtocol : IProtocolStage
     private readonly double _hitUa, _missUa;
     private RunContext? _context;
     private State _state;
-    private double _ballX, _ballY, _vx, _vy, _paddleY;
+    private double _ballX, _ballY, _vx, _vy, _paddleY, _motorBaselineHz;
+    private bool _baselineStarted;
     private long _nextSensoryNs, _hitFeedbackUntilNs, _nextHitPulseNs, _phaseEndNs, _nextMissPulseNs, _gameStartNs, _lastNs, _blockHostNs;
     private int _hits, _gameIndex, _refused, _latencyCount;
     private long _latencyNotKept;
@@ -271,6 +279,8 @@ public sealed class PongProtocol : IProtocolStage
         lock (_latencyUs) _latencyCount = 0;
         _latencyNotKept = 0;
         _lastNs = 0;
+        _motorBaselineHz = 0;
+        _baselineStarted = false;
     }
 
     /// <inheritdoc />
@@ -287,13 +297,14 @@ public sealed class PongProtocol : IProtocolStage
         double dt = (now - _lastNs) / 1e9;
         _lastNs = now;
         _blockHostNs = frame.CompletedHostNs;
+        double drive = MotorDifferenceHz(dt);
         switch (_state)
         {
             case State.WarmUp:
                 if (now >= (long)(_s.WarmUpS * 1e9)) Serve(now);
                 break;
             case State.Playing:
-                Play(now, dt);
+                Play(now, dt, drive);
                 break;
             case State.MissFeedback:
                 if (now >= _phaseEndNs) { _state = State.Rest; _phaseEndNs = now + (long)(_s.RestS * 1e9); break; }
@@ -330,14 +341,24 @@ public sealed class PongProtocol : IProtocolStage
         Log(RunEventKind.TrialStarted, now, $"game {_gameIndex}: serve at y = {_ballY:0.00}");
     }
 
-    private void Play(long now, double dt)
+    /// <summary>(up − down) motor rate, Hz, less its running mean when <see cref="PongSettings.MotorBaselineS"/> is set.</summary>
+    private double MotorDifferenceHz(double dt)
     {
         float[] rate = _activity.Rate;
         double up = 0, down = 0;
         foreach (int u in _up) up += rate[u];
         foreach (int u in _down) down += rate[u];
+        double diff = up - down;
+        if (_s.MotorBaselineS <= 0) return diff;
+        if (!_baselineStarted) { _motorBaselineHz = diff; _baselineStarted = true; }
+        else _motorBaselineHz += Math.Min(1, dt / _s.MotorBaselineS) * (diff - _motorBaselineHz);
+        return diff - _motorBaselineHz;
+    }
+
+    private void Play(long now, double dt, double driveHz)
+    {
         double h = _s.PaddleHalfHeight;
-        _paddleY = Math.Clamp(_paddleY + _s.PaddleGainPerHz * (up - down) * dt, h, 1 - h);
+        _paddleY = Math.Clamp(_paddleY + _s.PaddleGainPerHz * driveHz * dt, h, 1 - h);
 
         _ballX += _vx * dt;
         _ballY += _vy * dt;

@@ -190,6 +190,21 @@ public class PongTests
     }
 
     [Fact]
+    public void MotorBaseline_StopsASteadyImbalanceFromPinningThePaddle_ButAChangeStillMovesIt()
+    {
+        var s = Settings(PongCondition.Rest, paddleHalfHeight: 0.2, games: 1);
+        s.MotorBaselineS = 5;
+        s.BallSpeedPerS = 0.1; // the first ball takes 10 s to arrive: the paddle keeps playing throughout
+        var g = new Game(s);
+        g.Activity.Rate[Up] = 20; // a region that simply fires more, from the start
+        g.Play(maxS: 1.5);
+        Assert.Equal(0.5, g.Pong.PaddleY, 6);
+        g.Activity.Rate[Down] = 20; // the down region becomes more active than it was
+        g.Play(maxS: 0.5);
+        Assert.True(g.Pong.PaddleY < 0.35, $"paddle at {g.Pong.PaddleY}");
+    }
+
+    [Fact]
     public void BadCondition_OrFeedbackBeyondTheStimulatorLimit_IsRefusedNamingTheSetting()
     {
         var ex = Assert.Throws<SettingException>(() => PongConditions.Parse("no-feedback", "protocol.control"));
