@@ -139,7 +139,11 @@ public class MeaRunTests
         }
         Assert.Equal(new[] { ControlRuns.OpenLoop, ControlRuns.Rest }, ControlRuns.Choose(pong, null));
         RunReport? cl = null;
-        var options = new RunOptions("builtin:sim-mea", pong, null, SimulationPacing.Fast, Path.Combine(h.Folder, "cl"), Quiet: true);
+        // A 5 s watchdog instead of 100 ms: this test is about the game, and a busy test machine can stall the loop past
+        // 100 ms, which (rightly) ends the run as a fault.
+        string rig = Path.Combine(h.Folder, "sim-mea-patient.yaml");
+        File.WriteAllText(rig, HardwareProfileLoader.ReadBuiltin("sim-mea")!.Replace("watchdogTimeoutMs: 100 ", "watchdogTimeoutMs: 5000"));
+        var options = new RunOptions(rig, pong, null, SimulationPacing.Fast, Path.Combine(h.Folder, "cl"), Quiet: true);
         Assert.Equal(ExitCodes.Ok, RunCommand.Execute(options, h.Console, CancellationToken.None, r => cl = r));
         Assert.Equal(ExitCodes.Ok, ControlRuns.Run(options, cl!, ControlRuns.Choose(pong, null), h.Console, CancellationToken.None));
         var control = Read(Path.Combine(h.Folder, "cl", "control"));
