@@ -39,7 +39,8 @@ var quietOpt = new Option<bool>("--quiet") { Description = "No progress display;
 var recordOpt = new Option<bool>("--record") { Description = "Record the run beside its report: movie.tif (ScanImage-style TIFF), activity.csv, events.jsonl, manifest.json, rois.json (docs/data-formats.md)." };
 var recordEveryOpt = new Option<int>("--record-every") { Description = "With --record: keep every N-th frame in movie.tif.", DefaultValueFactory = _ => 1 };
 var replayOpt = new Option<string?>("--replay") { Description = "Replay a recorded TIFF movie (ours or ScanImage) through the online pipeline instead of acquiring; at its own frame rate, or lock-step with --fast. Stimulation is decided and counted but goes nowhere." };
-var withControlOpt = new Option<bool>("--with-control") { Description = "After the run, run the same experiment again as its control (protocol.control: open-loop, same rig and seed) into <out>/control, and write learning.svg comparing both response-time curves beside the first report." };
+var withControlOpt = new Option<bool>("--with-control") { Description = "After the run, run the same experiment again as its control(s), same rig and seed: protocol.control: open-loop into <out>/control and, for pong, also rest (no stimulation) into <out>/rest; then write learning.svg (response times) or rallies.svg (pong) comparing them beside the first report, and print the statistics (pong: also into the first report.json)." };
+var controlsOpt = new Option<string?>("--controls") { Description = "Which control runs --with-control makes (implies it): open-loop, rest (pong only) or open-loop,rest (the default for pong)." };
 var replayRateOpt = new Option<double?>("--frame-rate-hz") { Description = "With --replay: the movie's frame rate, when its metadata does not say." };
 
 var run = new Command("run", """
@@ -50,7 +51,7 @@ var run = new Command("run", """
     report.json: frames acquired/processed/dropped, latency per stage, stimulation, and response time per trial.
     Exit codes: 0 completed, 1 bad input (nothing stimulated), 2 fault (stimulation switched off), 130 Ctrl+C.
     """)
-{ profileArg, experimentArg, durationOpt, fastOpt, realtimeOpt, outOpt, quietOpt, recordOpt, recordEveryOpt, replayOpt, replayRateOpt, withControlOpt };
+{ profileArg, experimentArg, durationOpt, fastOpt, realtimeOpt, outOpt, quietOpt, recordOpt, recordEveryOpt, replayOpt, replayRateOpt, withControlOpt, controlsOpt };
 var liveOptions = new LiveEndpoints.Options();
 foreach (var o in liveOptions.All) run.Options.Add(o);
 run.SetAction(parse =>
@@ -77,6 +78,16 @@ run.SetAction(parse =>
         AnsiConsole.MarkupLine($"[red]Cannot start:[/] {Markup.Escape(ex.Message)}");
         return ExitCodes.BadInput;
     }
+    IReadOnlyList<string>? controls = null;
+    if (parse.GetValue(withControlOpt) || parse.GetValue(controlsOpt) is not null)
+    {
+        try { controls = ControlRuns.Choose(options.Experiment, parse.GetValue(controlsOpt)); }
+        catch (Exception ex) when (ex is SettingException or IOException)
+        {
+            AnsiConsole.MarkupLine($"[red]Cannot start:[/] {Markup.Escape(ex.Message)}");
+            return ExitCodes.BadInput;
+        }
+    }
     using var cancel = new CancellationTokenSource();
     using var signals = StopOnSignals(cancel);
     var host = new RunHost(options, AnsiConsole.Console, services, cancel.Token);
@@ -92,21 +103,8 @@ run.SetAction(parse =>
     int code;
     try { code = host.RunNow(); }
     finally { live.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
-    if (!parse.GetValue(withControlOpt) || code != ExitCodes.Ok || first is null) return code;
-    string firstDir = options.OutputDirectory ?? Path.Combine("runs", first.RunId);
-    AnsiConsole.MarkupLine("[bold]Control run[/] (protocol.control: open-loop):");
-    RunReport? control = null;
-    int controlCode = RunCommand.Execute(options with { OutputDirectory = Path.Combine(firstDir, "control"), ForceOpenLoop = true, RunId = first.RunId + "-control" },
-        AnsiConsole.Console, cancel.Token, r => control = r);
-    if (control is null) return controlCode;
-    string learning = first.Pong is not null && control.Pong is not null
-        ? ReportPlots.WriteRallies(first, control, firstDir)
-        : first.Bakkum is not null && control.Bakkum is not null
-        ? ReportPlots.WriteOutputError(first, control, firstDir)
-        : ReportPlots.WriteLearning(first, control, first.Learning?.TimeoutCountsAsS ?? 1, firstDir);
-    ReportPrinter.PrintLearning(first, control, AnsiConsole.Console);
-    AnsiConsole.MarkupLine($"Learning curves: [blue]{Markup.Escape(Path.GetFullPath(learning))}[/]");
-    return controlCode;
+    if (controls is null || code != ExitCodes.Ok || first is null) return code;
+    return ControlRuns.Run(options, first, controls, AnsiConsole.Console, cancel.Token);
 });
 
 var serveRecordOpt = new Option<bool>("--record") { Description = "Record every run (see 'run --record')." };

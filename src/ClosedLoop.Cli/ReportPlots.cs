@@ -6,14 +6,16 @@ namespace ClosedLoop.Cli;
 
 /// <summary>
 /// Writes the plots a person looks at after a run, as standalone SVG files beside report.json: the response time
-/// of every trial (time-outs marked) and the latency of every stage (p50, p99 and max on a log scale).
+/// of every trial (time-outs marked) or, for pong, the rally length of every game and a histogram of the feedback
+/// latency; and the latency of every stage (p50, p99 and max on a log scale).
 /// </summary>
 public static class ReportPlots
 {
     private const int Width = 720, Height = 360, Left = 70, Right = 20, Top = 40, Bottom = 50;
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    /// <summary>Writes trials.svg (when there are trials) and latency.svg into <paramref name="directory"/>; returns the paths.</summary>
+    /// <summary>Writes trials.svg (when there are trials) or, for pong, rallies.svg and feedback-latency.svg (when there
+    /// was feedback), and latency.svg into <paramref name="directory"/>; returns the paths.</summary>
     public static IReadOnlyList<string> Write(RunReport report, double maxTrialS, string directory)
     {
         var written = new List<string>();
@@ -35,6 +37,13 @@ public static class ReportPlots
                 [new ChartSeries("rally", "#1f77b4", rallies, Dots: true),
                  new ChartSeries("10-game mean", "#1f77b4", rallies.Select((_, i) => rallies.Skip(Math.Max(0, i - 9)).Take(Math.Min(10, i + 1)).Average()).ToArray())]));
             written.Add(path);
+            if (pong.FeedbackLatencyUs.Count > 0)
+            {
+                path = Path.Combine(directory, "feedback-latency.svg");
+                File.WriteAllText(path, Histogram($"Pong ({pong.Condition}): hit or miss → first feedback pulse, {pong.FeedbackLatencyUs.Count} feedbacks",
+                    "host latency from the block with the hit or miss complete to the pulse at the stimulator (µs, log scale)", pong.FeedbackLatencyUs));
+                written.Add(path);
+            }
         }
         else if (report.Trials.Count > 0)
         {
@@ -139,20 +148,26 @@ public static class ReportPlots
         return path;
     }
 
-    /// <summary>Writes rallies.svg into <paramref name="directory"/>: rally length per game of a pong run and of its
-    /// control (dots) with a 10-game running mean each; returns the file's path.</summary>
-    public static string WriteRallies(RunReport closedLoop, RunReport control, string directory)
+    /// <summary>Writes rallies.svg into <paramref name="directory"/>: rally length per game of a pong run and of each of
+    /// its controls (dots) with a 10-game running mean each (lines, legend with the mean and, for the controls, the
+    /// one-sided Mann–Whitney p that the closed loop's rallies are longer); returns the file's path.</summary>
+    public static string WriteRallies(RunReport closedLoop, IReadOnlyList<RunReport> controls, string directory)
     {
-        double[] a = closedLoop.Pong!.Rallies.Select(v => (double)v).ToArray(), b = control.Pong!.Rallies.Select(v => (double)v).ToArray();
-        static double[] Running(double[] v, int w) => v.Select((_, i) => v.Skip(Math.Max(0, i - w + 1)).Take(Math.Min(w, i + 1)).Average()).ToArray();
-        string svg = LineChart($"Pong: rally length per game, closed loop (mean {closedLoop.Pong.MeanRally:0.##}) vs control (mean {control.Pong.MeanRally:0.##}), p = {PongSummary.LongerP(closedLoop.Pong, control.Pong):0.####}",
-            "game", "rally length (hits)",
-        [
-            new ChartSeries("closed loop", "#9ecae1", a, Dots: true),
-            new ChartSeries("control", "#fdae6b", b, Dots: true),
-            new ChartSeries("closed loop (10-game mean)", "#1f77b4", Running(a, 10)),
-            new ChartSeries("control (10-game mean)", "#ff7f0e", Running(b, 10)),
-        ]);
+        string[] colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"], light = ["#9ecae1", "#fdae6b", "#a1d99b", "#fc9272"];
+        var runs = controls.Prepend(closedLoop).Where(r => r.Pong is not null).ToArray();
+        var dots = new List<ChartSeries>();
+        var lines = new List<ChartSeries>();
+        for (int i = 0; i < runs.Length; i++)
+        {
+            var p = runs[i].Pong!;
+            double[] v = p.Rallies.Select(x => (double)x).ToArray();
+            string label = $"{p.Condition}: mean {p.MeanRally.ToString("0.##", Inv)}";
+            if (i > 0 && closedLoop.Pong is { } cl)
+                label += $", p = {PongComparison.Of(cl, p).PValueLonger.ToString("0.###", Inv)}";
+            dots.Add(new ChartSeries(p.Condition, light[i % light.Length], v, Dots: true));
+            lines.Add(new ChartSeries(label, colours[i % colours.Length], Running(v, 10)));
+        }
+        string svg = LineChart("Pong: rally length per game (dots) and 10-game running mean (lines)", "game", "rally length (hits)", [.. dots, .. lines]);
         Directory.CreateDirectory(directory);
         string path = Path.Combine(directory, "rallies.svg");
         File.WriteAllText(path, svg);
@@ -182,6 +197,38 @@ public static class ReportPlots
     }
 
     private static double[] Running(double[] v, int w) => v.Select((_, i) => v.Skip(Math.Max(0, i - w + 1)).Take(Math.Min(w, i + 1)).Average()).ToArray();
+
+    /// <summary>A histogram of positive values on a log x axis (10 bins per decade), counts on y; median and p99 marked.</summary>
+    public static string Histogram(string title, string xLabel, IReadOnlyList<double> values)
+    {
+        var v = values.Select(x => Math.Max(x, 0.1)).Order().ToArray();
+        var svg = Begin(title.Length > 110 ? title[..110] + "…" : title);
+        Axes(svg, xLabel, "count");
+        if (v.Length == 0) return End(svg);
+        const int perDecade = 10;
+        double lMin = Math.Floor(Math.Log10(v[0])), lMax = Math.Max(lMin + 1, Math.Ceiling(Math.Log10(v[^1]) + 1e-9));
+        int bins = (int)Math.Round((lMax - lMin) * perDecade);
+        var counts = new int[bins];
+        foreach (double x in v) counts[Math.Clamp((int)((Math.Log10(x) - lMin) * perDecade), 0, bins - 1)]++;
+        double yMax = counts.Max() * 1.1;
+        double X(double l) => Left + (l - lMin) / (lMax - lMin) * (Width - Left - Right);
+        double Y(double c) => Top + (1 - c / yMax) * (Height - Top - Bottom);
+        foreach (double tick in Ticks(yMax))
+            YTick(svg, Y(tick), tick.ToString("0.#", Inv));
+        for (double d = lMin; d <= lMax + 1e-9; d++)
+            svg.Append(Text(X(d), Height - Bottom + 18, Math.Pow(10, d).ToString("0.#", Inv), "middle"));
+        for (int b = 0; b < bins; b++)
+        {
+            if (counts[b] == 0) continue;
+            double x0 = X(lMin + (double)b / perDecade), x1 = X(lMin + (b + 1.0) / perDecade);
+            svg.Append($"<rect x=\"{F(x0)}\" y=\"{F(Y(counts[b]))}\" width=\"{F(Math.Max(1, x1 - x0 - 1))}\" height=\"{F(Y(0) - Y(counts[b]))}\" fill=\"#1f77b4\"><title>{counts[b]}</title></rect>");
+        }
+        double p50 = v[(v.Length - 1) / 2], p99 = v[(int)Math.Ceiling(0.99 * v.Length) - 1];
+        foreach (var (q, name, colour) in new[] { (p50, "p50", "#ff7f0e"), (p99, "p99", "#d62728") })
+            svg.Append($"<line x1=\"{F(X(Math.Log10(q)))}\" y1=\"{Top}\" x2=\"{F(X(Math.Log10(q)))}\" y2=\"{Height - Bottom}\" stroke=\"{colour}\" stroke-dasharray=\"4 3\"><title>{name} {q.ToString("0.#", Inv)}</title></line>");
+        svg.Append($"<text x=\"{Width - Right}\" y=\"{Top - 8}\" text-anchor=\"end\" font-size=\"11\"><tspan fill=\"#ff7f0e\">┆ p50 {p50.ToString("0.#", Inv)}</tspan>  <tspan fill=\"#d62728\">┆ p99 {p99.ToString("0.#", Inv)}</tspan>  max {v[^1].ToString("0.#", Inv)}  (n = {v.Length})</text>");
+        return End(svg);
+    }
 
     /// <summary>One series of <see cref="LineChart"/>: values at x = 1, 2, …; NaN leaves a gap.</summary>
     /// <param name="Name">Legend text.</param>

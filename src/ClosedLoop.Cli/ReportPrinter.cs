@@ -12,27 +12,30 @@ public static class ReportPrinter
 
     /// <summary>One line: pong rallies.</summary>
     public static string PongLine(PongSummary p) => string.Create(CultureInfo.InvariantCulture,
-        $"Pong ({p.Condition}): {p.Games} games, {p.Hits} hits, {p.Aces} aces, mean rally {p.MeanRally:0.##}; first fifth {p.FirstFifthMeanRally:0.##}, last fifth {p.LastFifthMeanRally:0.##} (one-sided Mann-Whitney p = {p.PValueLonger:0.####} that rallies got longer).");
+        $"Pong ({p.Condition}): {p.Games} games, {p.Hits} hits, {p.Aces} aces ({p.AceFraction * 100:0} %), mean rally {p.MeanRally:0.##}; first third {p.FirstThirdMeanRally:0.##}, last third {p.LastThirdMeanRally:0.##} (one-sided Mann-Whitney p = {p.PValueLonger:0.####} that rallies got longer; aces {p.FirstThirdAceFraction * 100:0} % → {p.LastThirdAceFraction * 100:0} %).");
 
     /// <summary>The Bakkum summary in one line.</summary>
     public static string BakkumLine(BakkumSummary b) => string.Create(CultureInfo.InvariantCulture,
         $"Bakkum ({b.Condition}): {b.Cycles} cycles ({b.BaselineCycles} baseline), {b.PtsCycles} followed by PTS, {b.SbsCycles} by SBS; output error mean {b.MeanErrorDeg:0.#}°, first fifth {b.FirstFifthMeanErrorDeg:0.#}° ({b.FractionRightFirstFifth:P0} right), last fifth {b.LastFifthMeanErrorDeg:0.#}° ({b.FractionRightLastFifth:P0} right); one-sided Mann-Whitney p = {b.PValueSmaller:0.####} that the error fell.");
 
-    /// <summary>Closed loop against its control, one line each.</summary>
-    public static void PrintLearning(RunReport closedLoop, RunReport control, IAnsiConsole console)
+    /// <summary>One line: a pong run against one control.</summary>
+    public static string PongComparisonLine(PongComparison c) => string.Create(CultureInfo.InvariantCulture,
+        $"Closed loop vs {c.Control}: mean rally {c.ClosedLoopMeanRally:0.##} vs {c.ControlMeanRally:0.##} (p = {c.PValueLonger:0.####}, P(longer) = {c.ProbabilityLonger:0.00}); last third {c.ClosedLoopLastThirdMeanRally:0.##} vs {c.ControlLastThirdMeanRally:0.##} (p = {c.LastThirdPValueLonger:0.####}, P(longer) = {c.LastThirdProbabilityLonger:0.00}); aces {c.ClosedLoopAceFraction * 100:0} % vs {c.ControlAceFraction * 100:0} %. (One-sided Mann-Whitney; P(longer) = chance a closed-loop game's rally beats a control game's, 0.5 = no effect.)");
+
+    /// <summary>Closed loop against its control runs, one line each, then the pong comparisons.</summary>
+    public static void PrintLearning(RunReport closedLoop, IReadOnlyList<RunReport> controls, IAnsiConsole console)
     {
-        foreach (var r in new[] { closedLoop, control })
+        foreach (var r in controls.Prepend(closedLoop))
         {
             if (r.Learning is { } l) console.MarkupLine(Markup.Escape(LearningLine(l)));
             if (r.Pong is { } p) console.MarkupLine(Markup.Escape(PongLine(p)));
             if (r.Bakkum is { } bs) console.MarkupLine(Markup.Escape(BakkumLine(bs)));
         }
-        if (closedLoop.Bakkum is { } ba && control.Bakkum is { } bb)
+        if (closedLoop.Bakkum is { } ba && controls.FirstOrDefault(c => c.Bakkum is not null)?.Bakkum is { } bb)
             console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
                 $"Output error, closed loop vs control: mean {ba.MeanErrorDeg:0.#}° vs {bb.MeanErrorDeg:0.#}°; one-sided Mann-Whitney p = {BakkumSummary.SmallerP(ba, bb):0.####} that the closed loop's error is smaller.")));
-        if (closedLoop.Pong is { } a && control.Pong is { } b)
-            console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                $"Rallies, closed loop vs control: mean {a.MeanRally:0.##} vs {b.MeanRally:0.##}; one-sided Mann-Whitney p = {PongSummary.LongerP(a, b):0.####} that closed-loop rallies are longer.")));
+        foreach (var c in closedLoop.PongComparisons ?? [])
+            console.MarkupLine(Markup.Escape(PongComparisonLine(c)));
     }
 
     /// <summary>Prints the report.</summary>
@@ -72,7 +75,16 @@ public static class ReportPrinter
         var st = r.Stimulation;
         console.MarkupLine($"Stimulation: {st.Delivered} delivered, {st.Refused} refused by the interlock" +
                            (st.InterlockTripped ? $", [red]interlock tripped: {Markup.Escape(st.TripReason ?? "")}[/]" : "") + ".");
-        if (r.Pong is { } pongSummary) console.MarkupLine(Markup.Escape(PongLine(pongSummary)));
+        if (r.Pong is { } pongSummary)
+        {
+            console.MarkupLine(Markup.Escape(PongLine(pongSummary)));
+            if (pongSummary.FeedbackLatencyUs.Count > 0)
+            {
+                var l = pongSummary.FeedbackLatencyUs.Order().ToArray();
+                console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                    $"Feedback latency (block with the hit or miss complete → first feedback pulse at the stimulator): {l.Length} feedbacks, p50 {l[(l.Length - 1) / 2]:0.#} µs, p99 {l[(int)Math.Ceiling(0.99 * l.Length) - 1]:0.#} µs, max {l[^1]:0.#} µs.")));
+            }
+        }
         if (r.Phases is { } phases)
             foreach (var ph in phases)
                 console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,

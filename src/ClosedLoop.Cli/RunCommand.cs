@@ -90,6 +90,13 @@ public static class RunCommand
 
     private static string Status(Session s)
     {
+        if (s.Pong is { } pong)
+        {
+            var games = pong.Games;
+            return $"frame {s.Pipeline.Loop.FramesProcessed}, game {games.Count + (pong.StateName == "Playing" ? 1 : 0)} of {pong.Settings.Games} ({pong.StateName.ToLowerInvariant()}, " +
+                   $"{ClosedLoop.Control.Mea.PongConditions.Name(pong.Settings.Condition)}), {games.Sum(g => g.Hits)} hits, {games.Count(g => g.Hits == 0)} aces, " +
+                   $"{s.Interlock.Delivered} stimuli, drops {s.Pipeline.Input.Dropped + s.Source.FramesDroppedAtSource}";
+        }
         var trials = s.Protocol.Trials;
         return $"frame {s.Pipeline.Loop.FramesProcessed}, trial {trials.Count + (s.Protocol.StateName == "Stimulating" ? 1 : 0)} ({s.Protocol.StateName.ToLowerInvariant()}), " +
                $"{s.Interlock.Delivered} stimuli, {trials.Count(t => !t.TimedOut)} responses, drops {s.Pipeline.Input.Dropped + s.Source.FramesDroppedAtSource}";

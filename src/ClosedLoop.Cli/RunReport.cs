@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using ClosedLoop.Control;
 using ClosedLoop.Core;
+using ClosedLoop.FirmwareSim.Culture;
 using ClosedLoop.Imaging;
 
 namespace ClosedLoop.Cli;
@@ -118,6 +119,8 @@ public sealed record RunReport
     public LearningSummary? Learning { get; init; }
     /// <summary>Pong games: rally length per game and its statistics, when the protocol was pong.</summary>
     public PongSummary? Pong { get; init; }
+    /// <summary>A pong run against each control run after it (<c>run --with-control</c>); null otherwise.</summary>
+    public IReadOnlyList<PongComparison>? PongComparisons { get; init; }
     /// <summary>MEA front end and stimulator counters, on MEA rigs.</summary>
     public MeaSummary? Mea { get; init; }
     /// <summary>The phases of an experiment run through the protocol engine: name, kind, start and end, trials,
@@ -197,7 +200,7 @@ public sealed record RunReport
             Learning = s.Pong is null && s.Bakkum is null ? LearningSummary.From(trials, s.Experiment.TrialLimitS, s.Experiment.IsOpenLoop) : null,
             Phases = s.Phases?.Records,
             Bakkum = s.Bakkum is { } bakkum ? BakkumSummary.From(bakkum.Cycles, bakkum.Settings) : null,
-            Pong = s.Pong is { } pong ? PongSummary.From(pong.Games, pong.Settings.OpenLoop) : null,
+            Pong = s.Pong is { } pong ? PongSummary.From(pong.Games, pong.Settings.Condition, pong.FeedbackLatenciesUs) : null,
             Mea = s.Mea is { } mea && s.FrontEnd is { } fe
                 ? new MeaSummary(mea.Layout.Count, mea.SampleRateHz, mea.SamplesPerBlock, fe.Spikes, fe.BlankedSamples,
                     mea.Stimulator.PulsesRendered, mea.Stimulator.LatePulses, Math.Round(mea.Culture.TimeMs / 1000.0, 3))
@@ -304,7 +307,7 @@ public sealed record LearningSummary(string Condition, int Trials, int FifthLeng
         double[] first = rt.Take(n).ToArray(), last = rt.TakeLast(n).ToArray();
         double a = first.Average(), b = last.Average();
         return new LearningSummary(openLoop ? "open-loop" : "closed-loop", rt.Length, n, maxTrialS, Math.Round(a, 5), Math.Round(b, 5),
-            Math.Round((b - a) / a, 4), Math.Round(ClosedLoop.FirmwareSim.Culture.LearningStatistics.MannWhitneyLessP(last, first), 6));
+            Math.Round((b - a) / a, 4), Math.Round(LearningStatistics.MannWhitneyLessP(last, first), 6));
     }
 }
 
@@ -321,35 +324,74 @@ public sealed record MeaSummary(int Electrodes, double SampleRateHz, int Samples
     long PulsesRendered, long LatePulses, double CultureSeconds);
 
 /// <summary>Pong in numbers: rally length (hits before the miss) per game, aces (games lost on the serve), and the
-/// first and last fifth of the games with a one-sided Mann–Whitney p-value that rallies got longer.</summary>
-/// <param name="Condition">closed-loop (hit and miss feedback) or open-loop (no feedback: the control).</param>
+/// first and last third of the games with a one-sided Mann–Whitney p-value that rallies got longer.</summary>
+/// <param name="Condition">closed-loop (hit and miss feedback), open-loop (no feedback) or rest (no stimulation).</param>
 /// <param name="Games">Games played.</param>
 /// <param name="Rallies">Rally length of each game, in order.</param>
 /// <param name="Hits">Hits in all games.</param>
 /// <param name="Aces">Games with no hit.</param>
+/// <param name="AceFraction">Aces / games.</param>
 /// <param name="MeanRally">Mean rally length.</param>
-/// <param name="FirstFifthMeanRally">Mean rally length of the first fifth of the games.</param>
-/// <param name="LastFifthMeanRally">Mean rally length of the last fifth.</param>
-/// <param name="PValueLonger">One-sided Mann–Whitney p that the last fifth's rallies are longer than the first fifth's.</param>
-public sealed record PongSummary(string Condition, int Games, IReadOnlyList<int> Rallies, int Hits, int Aces, double MeanRally,
-    double FirstFifthMeanRally, double LastFifthMeanRally, double PValueLonger)
+/// <param name="ThirdLength">Games in each third (the first and the last).</param>
+/// <param name="FirstThirdMeanRally">Mean rally length of the first third of the games.</param>
+/// <param name="LastThirdMeanRally">Mean rally length of the last third.</param>
+/// <param name="FirstThirdAceFraction">Ace fraction of the first third.</param>
+/// <param name="LastThirdAceFraction">Ace fraction of the last third.</param>
+/// <param name="PValueLonger">One-sided Mann–Whitney p that the last third's rallies are longer than the first third's.</param>
+/// <param name="FeedbackLatencyUs">Host latency of each hit or miss feedback: block complete → first feedback pulse
+/// handed to the stimulator, µs (empty in the controls).</param>
+public sealed record PongSummary(string Condition, int Games, IReadOnlyList<int> Rallies, int Hits, int Aces, double AceFraction, double MeanRally,
+    int ThirdLength, double FirstThirdMeanRally, double LastThirdMeanRally, double FirstThirdAceFraction, double LastThirdAceFraction,
+    double PValueLonger, IReadOnlyList<double> FeedbackLatencyUs)
 {
     /// <summary>The summary of <paramref name="games"/> (null when none was played).</summary>
-    public static PongSummary? From(IReadOnlyList<ClosedLoop.Control.Mea.PongGame> games, bool openLoop)
+    public static PongSummary? From(IReadOnlyList<ClosedLoop.Control.Mea.PongGame> games, ClosedLoop.Control.Mea.PongCondition condition,
+        IReadOnlyList<double>? feedbackLatencyUs = null)
     {
         if (games.Count == 0) return null;
         var r = games.Select(g => (double)g.Hits).ToArray();
-        int n = Math.Max(1, r.Length / 5);
+        int n = Math.Max(1, r.Length / 3);
         double[] first = r.Take(n).ToArray(), last = r.TakeLast(n).ToArray();
-        // "last longer than first" = "−last smaller than −first"
-        double p = ClosedLoop.FirmwareSim.Culture.LearningStatistics.MannWhitneyLessP(last.Select(v => -v).ToArray(), first.Select(v => -v).ToArray());
-        return new PongSummary(openLoop ? "open-loop" : "closed-loop", r.Length, games.Select(g => g.Hits).ToArray(), games.Sum(g => g.Hits),
-            games.Count(g => g.Hits == 0), Math.Round(r.Average(), 4), Math.Round(first.Average(), 4), Math.Round(last.Average(), 4), Math.Round(p, 6));
+        return new PongSummary(ClosedLoop.Control.Mea.PongConditions.Name(condition), r.Length, games.Select(g => g.Hits).ToArray(), games.Sum(g => g.Hits),
+            games.Count(g => g.Hits == 0), Math.Round(games.Count(g => g.Hits == 0) / (double)r.Length, 4), Math.Round(r.Average(), 4), n,
+            Math.Round(first.Average(), 4), Math.Round(last.Average(), 4), Math.Round(AcesIn(first), 4), Math.Round(AcesIn(last), 4),
+            Math.Round(LearningStatistics.MannWhitneyGreaterP(last, first), 6),
+            (feedbackLatencyUs ?? []).Select(v => Math.Round(v, 1)).ToArray());
     }
 
-    /// <summary>One-sided Mann–Whitney p that <paramref name="a"/>'s rallies are longer than <paramref name="b"/>'s.</summary>
-    public static double LongerP(PongSummary a, PongSummary b) =>
-        ClosedLoop.FirmwareSim.Culture.LearningStatistics.MannWhitneyLessP(a.Rallies.Select(v => -(double)v).ToArray(), b.Rallies.Select(v => -(double)v).ToArray());
+    private static double AcesIn(double[] rallies) => rallies.Count(v => v == 0) / (double)rallies.Length;
+}
+
+/// <summary>A pong run against one of its controls (same culture, seed and serves): rallies over all games and over the
+/// last third, as one-sided Mann–Whitney p-values that the closed loop's rallies are longer and as common-language
+/// effect sizes (probability that a closed-loop game's rally is longer than a control game's, ties half: 0.5 = no
+/// effect), and the ace fractions.</summary>
+/// <param name="Control">The control's condition: open-loop or rest.</param>
+/// <param name="ClosedLoopMeanRally">Mean rally of the closed loop.</param>
+/// <param name="ControlMeanRally">Mean rally of the control.</param>
+/// <param name="PValueLonger">All games: one-sided Mann–Whitney p that closed-loop rallies are longer.</param>
+/// <param name="ProbabilityLonger">All games: P(closed-loop rally &gt; control rally) + ½ P(equal).</param>
+/// <param name="ClosedLoopLastThirdMeanRally">Mean rally of the closed loop's last third.</param>
+/// <param name="ControlLastThirdMeanRally">Mean rally of the control's last third.</param>
+/// <param name="LastThirdPValueLonger">Last third of each run: one-sided Mann–Whitney p that closed-loop rallies are longer.</param>
+/// <param name="LastThirdProbabilityLonger">Last third of each run: the effect size as above.</param>
+/// <param name="ClosedLoopAceFraction">Aces / games, closed loop.</param>
+/// <param name="ControlAceFraction">Aces / games, control.</param>
+public sealed record PongComparison(string Control, double ClosedLoopMeanRally, double ControlMeanRally, double PValueLonger, double ProbabilityLonger,
+    double ClosedLoopLastThirdMeanRally, double ControlLastThirdMeanRally, double LastThirdPValueLonger, double LastThirdProbabilityLonger,
+    double ClosedLoopAceFraction, double ControlAceFraction)
+{
+    /// <summary>Compares <paramref name="closedLoop"/> with <paramref name="control"/>.</summary>
+    public static PongComparison Of(PongSummary closedLoop, PongSummary control)
+    {
+        double[] a = closedLoop.Rallies.Select(v => (double)v).ToArray(), b = control.Rallies.Select(v => (double)v).ToArray();
+        double[] aLast = a.TakeLast(closedLoop.ThirdLength).ToArray(), bLast = b.TakeLast(control.ThirdLength).ToArray();
+        return new PongComparison(control.Condition, closedLoop.MeanRally, control.MeanRally,
+            Math.Round(LearningStatistics.MannWhitneyGreaterP(a, b), 6), Math.Round(LearningStatistics.ProbabilityOfSuperiority(a, b), 4),
+            closedLoop.LastThirdMeanRally, control.LastThirdMeanRally,
+            Math.Round(LearningStatistics.MannWhitneyGreaterP(aLast, bLast), 6), Math.Round(LearningStatistics.ProbabilityOfSuperiority(aLast, bLast), 4),
+            closedLoop.AceFraction, control.AceFraction);
+    }
 }
 
 /// <summary>The online segmentation of a run, as report.json gives it (latencies in ms, null without updates).</summary>

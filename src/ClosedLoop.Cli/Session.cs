@@ -15,7 +15,8 @@ namespace ClosedLoop.Cli;
 
 /// <summary>How the command line overrides an experiment and profile for one run. <paramref name="Replay"/> names a
 /// recorded TIFF movie that replaces the rig's acquisition (stimulation is then decided and counted but goes nowhere).
-/// <paramref name="ForceOpenLoop"/> runs the experiment as its own control (<c>protocol.control: open-loop</c>).
+/// <paramref name="ForceOpenLoop"/> runs the experiment as its own control (<c>protocol.control: open-loop</c>);
+/// <paramref name="ForceRest"/> runs a pong experiment as its rest control (<c>protocol.control: rest</c>).
 /// <paramref name="SegmentationFactory"/> builds the online segmentation of a <c>rois: online</c> experiment (null: the
 /// product's <see cref="OnlineRois.Create"/>; tests pass a stand-in).</summary>
 public sealed record RunOptions(
@@ -29,7 +30,8 @@ public sealed record RunOptions(
     double? ReplayFrameRateHz = null,
     string? RunId = null,
     bool ForceOpenLoop = false,
-    OnlineSegmentationFactory? SegmentationFactory = null);
+    OnlineSegmentationFactory? SegmentationFactory = null,
+    bool ForceRest = false);
 
 /// <summary>
 /// The composition root of one run: builds the rig from a hardware profile, the fast loop from an experiment
@@ -167,7 +169,14 @@ public sealed partial class Session : IDisposable
         var profile = HardwareProfileLoader.Load(options.Profile);
         var warnings = ProfileChecks.Wiring(profile).Where(p => p.Severity == ProblemSeverity.Warning).ToList();
         var experiment = ExperimentLoader.Load(options.Experiment);
-        if (options.ForceOpenLoop && experiment.MakeOpenLoop()) experiment.Name += "-control";
+        if (options.ForceRest)
+        {
+            var restPong = experiment.Pong ?? throw new SettingException("--controls", "rest",
+                $"'open-loop' for {experiment.SourcePath}: only pong has a rest control (no stimulation at all)");
+            restPong.Condition = ClosedLoop.Control.Mea.PongCondition.Rest;
+            experiment.Name += "-rest";
+        }
+        else if (options.ForceOpenLoop && experiment.MakeOpenLoop()) experiment.Name += "-control";
         var session = new Session(profile, experiment, options, warnings, consumers ?? Array.Empty<ILiveConsumer>());
         try
         {

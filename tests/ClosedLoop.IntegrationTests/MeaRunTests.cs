@@ -127,7 +127,7 @@ public class MeaRunTests
     }
 
     [Fact]
-    public void Pong_CountsRalliesAndAces_WithFeedbackOnlyInTheClosedLoop()
+    public void Pong_WithBothControls_CountsRalliesAndAces_FeedbackOnlyInTheClosedLoop_NothingAtRest_ComparedInTheReport()
     {
         using var h = new Harness();
         string pong;
@@ -137,13 +137,19 @@ public class MeaRunTests
             // A wide paddle so some serves are returned, few games to keep the test short.
             File.WriteAllText(pong, new StreamReader(stream).ReadToEnd().Replace("games: 40", "games: 4").Replace("paddleHalfHeight: 0.2 ", "paddleHalfHeight: 0.35 "));
         }
-        RunReport? cl = null, control = null;
-        Assert.Equal(ExitCodes.Ok, RunCommand.Execute(new RunOptions("builtin:sim-mea", pong, null, SimulationPacing.Fast, Path.Combine(h.Folder, "cl"), Quiet: true),
-            h.Console, CancellationToken.None, r => cl = r));
-        Assert.Equal(ExitCodes.Ok, RunCommand.Execute(new RunOptions("builtin:sim-mea", pong, null, SimulationPacing.Fast, Path.Combine(h.Folder, "control"), Quiet: true, ForceOpenLoop: true),
-            h.Console, CancellationToken.None, r => control = r));
+        Assert.Equal(new[] { ControlRuns.OpenLoop, ControlRuns.Rest }, ControlRuns.Choose(pong, null));
+        RunReport? cl = null;
+        // A 5 s watchdog instead of 100 ms: this test is about the game, and a busy test machine can stall the loop past
+        // 100 ms, which (rightly) ends the run as a fault.
+        string rig = Path.Combine(h.Folder, "sim-mea-patient.yaml");
+        File.WriteAllText(rig, HardwareProfileLoader.ReadBuiltin("sim-mea")!.Replace("watchdogTimeoutMs: 100 ", "watchdogTimeoutMs: 5000"));
+        var options = new RunOptions(rig, pong, null, SimulationPacing.Fast, Path.Combine(h.Folder, "cl"), Quiet: true);
+        Assert.Equal(ExitCodes.Ok, RunCommand.Execute(options, h.Console, CancellationToken.None, r => cl = r));
+        Assert.Equal(ExitCodes.Ok, ControlRuns.Run(options, cl!, ControlRuns.Choose(pong, null), h.Console, CancellationToken.None));
+        var control = Read(Path.Combine(h.Folder, "cl", "control"));
+        var rest = Read(Path.Combine(h.Folder, "cl", "rest"));
 
-        foreach (var r in new[] { cl!, control! })
+        foreach (var (r, dir) in new[] { (cl!, "cl"), (control, "cl/control"), (rest, "cl/rest") })
         {
             var p = r.Pong!;
             Assert.Equal(4, p.Games);
@@ -151,17 +157,60 @@ public class MeaRunTests
             Assert.Equal(p.Rallies.Sum(), p.Hits);
             Assert.Equal(p.Rallies.Count(v => v == 0), p.Aces);
             Assert.Equal(0, r.Stimulation.Refused);
-            Assert.True(File.Exists(Path.Combine(h.Folder, r == cl ? "cl" : "control", "rallies.svg")));
+            Assert.True(File.Exists(Path.Combine(h.Folder, dir, "rallies.svg")));
         }
-        Assert.Equal("closed-loop", cl!.Pong!.Condition);
-        Assert.Equal("open-loop", control!.Pong!.Condition);
-        Assert.True(cl.Pong.Hits + control.Pong.Hits > 0, "a wide paddle returns some serves");
-        // Feedback: every miss is followed by 4 s of random pulses (≈ 20) in the closed loop; the control rests unstimulated.
+        Assert.Equal(["closed-loop", "open-loop", "rest"], new[] { cl!.Pong!.Condition, control.Pong!.Condition, rest.Pong!.Condition });
+        Assert.True(cl.Pong.Hits + control.Pong.Hits + rest.Pong.Hits > 0, "a wide paddle returns some serves");
+        // Feedback: every miss is followed by 4 s of random pulses (≈ 20) in the closed loop; the controls rest unstimulated.
         Assert.All(StimuliAfterEachMiss(Path.Combine(h.Folder, "cl")), n => Assert.InRange(n, 5, 60));
-        Assert.All(StimuliAfterEachMiss(Path.Combine(h.Folder, "control")), n => Assert.Equal(0, n));
-        string svg = ReportPlots.WriteRallies(cl, control, h.Folder);
-        Assert.Contains("rally length", File.ReadAllText(svg));
+        Assert.All(StimuliAfterEachMiss(Path.Combine(h.Folder, "cl", "control")), n => Assert.Equal(0, n));
+        Assert.True(control.Stimulation.Delivered > 0, "the open-loop control still codes the ball");
+        Assert.Equal(0, rest.Stimulation.Delivered);
+        Assert.Equal(0, rest.Mea!.PulsesRendered);
+        // One feedback latency per hit or miss, and its histogram, in the closed loop only.
+        Assert.Equal(cl.Pong.Games + cl.Pong.Hits, cl.Pong.FeedbackLatencyUs.Count);
+        Assert.True(File.Exists(Path.Combine(h.Folder, "cl", "feedback-latency.svg")));
+        Assert.Empty(control.Pong.FeedbackLatencyUs);
+        Assert.False(File.Exists(Path.Combine(h.Folder, "cl", "control", "feedback-latency.svg")));
+        // The comparison is in the closed loop's report.json and on screen; rallies.svg beside it shows every condition.
+        var first = Read(Path.Combine(h.Folder, "cl"));
+        Assert.Equal(["open-loop", "rest"], first.PongComparisons!.Select(c => c.Control));
+        Assert.All(first.PongComparisons!, c => Assert.InRange(c.ProbabilityLonger, 0, 1));
+        Assert.Contains("Closed loop vs rest", h.Output);
+        string svg = File.ReadAllText(Path.Combine(h.Folder, "cl", "rallies.svg"));
+        Assert.Contains("rest: mean", svg);
+        Assert.Contains("open-loop: mean", svg);
     }
+
+    [Fact]
+    public void ShippedPongControls_AreThePongExperimentWithOnlyTheConditionChanged()
+    {
+        using var h = new Harness();
+        var game = ExperimentLoader.Load("builtin:pong");
+        foreach (var (name, condition) in new[] { ("builtin:pong-open-loop", ClosedLoop.Control.Mea.PongCondition.OpenLoop), ("builtin:pong-rest", ClosedLoop.Control.Mea.PongCondition.Rest) })
+        {
+            var control = ExperimentLoader.Load(name);
+            Assert.Equal(condition, control.Pong!.Condition);
+            control.Pong.Condition = ClosedLoop.Control.Mea.PongCondition.ClosedLoop;
+            Assert.Equal(System.Text.Json.JsonSerializer.Serialize(game.Pong), System.Text.Json.JsonSerializer.Serialize(control.Pong));
+            Assert.Equal(System.Text.Json.JsonSerializer.Serialize(game.Groups), System.Text.Json.JsonSerializer.Serialize(control.Groups));
+            Assert.Equal(System.Text.Json.JsonSerializer.Serialize(game.FrontEnd), System.Text.Json.JsonSerializer.Serialize(control.FrontEnd));
+            Assert.Equal(ExitCodes.Ok, ValidateCommand.Execute("builtin:sim-mea", name, false, h.Console));
+        }
+    }
+
+    [Fact]
+    public void RestControl_OfAStimulusAvoidanceExperiment_IsRefusedBeforeAnythingRuns()
+    {
+        var ex = Assert.Throws<SettingException>(() => ControlRuns.Choose("builtin:mea-stimulus-avoidance", "rest"));
+        Assert.Contains("--controls", ex.Message);
+        Assert.Contains("only pong", ex.Message);
+        Assert.Equal(new[] { ControlRuns.OpenLoop }, ControlRuns.Choose("builtin:mea-stimulus-avoidance", null));
+        Assert.Throws<SettingException>(() => ControlRuns.Choose("builtin:pong", "no-feedback"));
+    }
+
+    private static RunReport Read(string folder) =>
+        System.Text.Json.JsonSerializer.Deserialize<RunReport>(File.ReadAllText(Path.Combine(folder, "report.json")), RunReport.Json)!;
 
     /// <summary>Stimulation events between each game's end (the miss) and the next serve.</summary>
     private static List<int> StimuliAfterEachMiss(string runFolder)

@@ -264,6 +264,26 @@ public static class LearningStatistics
         return NormalCdf(z);
     }
 
+    /// <summary>One-sided Mann–Whitney U test that values in <paramref name="a"/> tend to be larger than those in
+    /// <paramref name="b"/> (<see cref="MannWhitneyLessP"/> on the negated values); 1 when either sample is empty.</summary>
+    public static double MannWhitneyGreaterP(IReadOnlyList<double> a, IReadOnlyList<double> b) =>
+        MannWhitneyLessP(a.Select(v => -v).ToArray(), b.Select(v => -v).ToArray());
+
+    /// <summary>
+    /// Common-language effect size (Vargha–Delaney A, = U / (n₁ n₂)): the probability that a value drawn from
+    /// <paramref name="a"/> is larger than one drawn from <paramref name="b"/>, ties counting half. 0.5 = no effect,
+    /// 1 = every a larger than every b; rank-biserial r = 2 A − 1. NaN when either sample is empty.
+    /// </summary>
+    public static double ProbabilityOfSuperiority(IReadOnlyList<double> a, IReadOnlyList<double> b)
+    {
+        if (a.Count == 0 || b.Count == 0) return double.NaN;
+        double wins = 0;
+        foreach (double x in a)
+            foreach (double y in b)
+                wins += x > y ? 1 : x == y ? 0.5 : 0;
+        return wins / ((double)a.Count * b.Count);
+    }
+
     /// <summary>Standard normal cumulative distribution (Abramowitz–Stegun 7.1.26 erf, |error| &lt; 1.5e−7).</summary>
     public static double NormalCdf(double z)
     {

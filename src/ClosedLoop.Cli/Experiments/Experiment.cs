@@ -118,8 +118,8 @@ public sealed class Experiment
 
     /// <summary>True when the experiment runs as its control (open loop) in every phase that has a condition.</summary>
     public bool IsOpenLoop => HasPhases
-        ? Phases.Any(p => p.Stage is not null) && Phases.All(p => p.Rules?.OpenLoop ?? p.Avoidance?.OpenLoop ?? p.Pong?.OpenLoop ?? p.Bakkum?.OpenLoop ?? true)
-        : Pong?.OpenLoop ?? Protocol.OpenLoop;
+        ? Phases.Any(p => p.Stage is not null) && Phases.All(p => p.Rules?.OpenLoop ?? p.Avoidance?.OpenLoop ?? (p.Pong is { } pg ? pg.Condition != ClosedLoop.Control.Mea.PongCondition.ClosedLoop : (bool?)null) ?? p.Bakkum?.OpenLoop ?? true)
+        : Pong is { } single ? single.Condition != ClosedLoop.Control.Mea.PongCondition.ClosedLoop : Protocol.OpenLoop;
 
     /// <summary>Trials (games, cycles) the protocol will run, for progress displays; 0 when it runs until the duration.</summary>
     public int PlannedTrials => HasPhases
@@ -132,7 +132,7 @@ public sealed class Experiment
         if (IsOpenLoop) return false;
         if (!HasPhases)
         {
-            if (Pong is { } pong) pong.OpenLoop = true;
+            if (Pong is { } pong) pong.Condition = ClosedLoop.Control.Mea.PongCondition.OpenLoop;
             else Protocol.OpenLoop = true;
             return true;
         }
@@ -140,7 +140,7 @@ public sealed class Experiment
         {
             if (p.Rules is { } r) r.OpenLoop = true;
             if (p.Avoidance is { } a) a.OpenLoop = true;
-            if (p.Pong is { } g) g.OpenLoop = true;
+            if (p.Pong is { Condition: ClosedLoop.Control.Mea.PongCondition.ClosedLoop } g) g.Condition = ClosedLoop.Control.Mea.PongCondition.OpenLoop;
             if (p.Bakkum is { } b) b.OpenLoop = true;
         }
         return true;

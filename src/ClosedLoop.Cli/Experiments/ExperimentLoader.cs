@@ -387,12 +387,13 @@ public static partial class ExperimentLoader
             MotorUp = p.String("motorUp"),
             MotorDown = p.String("motorDown"),
         };
-        g.OpenLoop = ReadControl(p, "hit and miss feedback", "no feedback");
+        if (p.Has("control")) g.Condition = ClosedLoop.Control.Mea.PongConditions.Parse(p.String("control"), "protocol.control");
         g.Games = p.Int("games", g.Games);
         g.WarmUpS = p.Double("warmUpS", g.WarmUpS);
         g.BallSpeedPerS = p.Double("ballSpeedPerS", g.BallSpeedPerS);
         g.PaddleHalfHeight = p.Double("paddleHalfHeight", g.PaddleHalfHeight);
         g.PaddleGainPerHz = p.Double("paddleGainPerHz", g.PaddleGainPerHz);
+        g.MotorBaselineS = p.Double("motorBaselineS", g.MotorBaselineS);
         if (p.Has("sensoryRateHz"))
         {
             var r = p.DoubleList("sensoryRateHz");
@@ -404,12 +405,14 @@ public static partial class ExperimentLoader
         {
             g.HitFeedbackRateHz = hit.Double("rateHz", g.HitFeedbackRateHz);
             g.HitFeedbackS = hit.Double("durationS", g.HitFeedbackS);
+            if (hit.Has("amplitudeUa")) g.HitFeedbackAmplitudeUa = hit.Double("amplitudeUa");
             hit.RejectUnknownKeys();
         }
         if (p.Section("missFeedback") is { } miss)
         {
             g.MissFeedbackRateHz = miss.Double("rateHz", g.MissFeedbackRateHz);
             g.MissFeedbackS = miss.Double("durationS", g.MissFeedbackS);
+            if (miss.Has("amplitudeUa")) g.MissFeedbackAmplitudeUa = miss.Double("amplitudeUa");
             miss.RejectUnknownKeys();
         }
         g.RestS = p.Double("restS", g.RestS);

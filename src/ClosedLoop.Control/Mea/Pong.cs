@@ -15,6 +15,40 @@ public interface IProtocolStage : IFastStage
     void RegisterParameters(ParameterBoard board);
 }
 
+/// <summary>What a pong run is: the game with feedback, or one of its two controls (Kagan et al. 2022 compared the
+/// game against both).</summary>
+public enum PongCondition
+{
+    /// <summary>The experiment: sensory coding of the ball, predictable feedback after a hit, unpredictable after a miss.</summary>
+    ClosedLoop,
+
+    /// <summary>Control without feedback: the same sensory coding and paddle, nothing after a hit or a miss.</summary>
+    OpenLoop,
+
+    /// <summary>Control at rest: no stimulation at all (no sensory coding, no feedback); the game is still played and
+    /// the paddle moves from the culture's spontaneous activity only.</summary>
+    Rest,
+}
+
+/// <summary>Names of <see cref="PongCondition"/> as experiment files, reports and the command line write them.</summary>
+public static class PongConditions
+{
+    /// <summary>Every condition's name, in enum order.</summary>
+    public static IReadOnlyList<string> Names { get; } = ["closed-loop", "open-loop", "rest"];
+
+    /// <summary>closed-loop, open-loop or rest.</summary>
+    public static string Name(PongCondition condition) => Names[(int)condition];
+
+    /// <summary>The condition named <paramref name="name"/>, or a <see cref="SettingException"/> on
+    /// <paramref name="setting"/> listing the names.</summary>
+    public static PongCondition Parse(string name, string setting)
+    {
+        int i = Names.ToList().IndexOf(name);
+        return i >= 0 ? (PongCondition)i
+            : throw new SettingException(setting, name, "'closed-loop' (hit and miss feedback), 'open-loop' (the control without feedback) or 'rest' (the control without any stimulation)");
+    }
+}
+
 /// <summary>Settings of <see cref="PongProtocol"/> (protocol kind <c>pong</c>).</summary>
 public sealed class PongSettings : IStageSettings
 {
@@ -45,6 +79,12 @@ public sealed class PongSettings : IStageSettings
     /// <summary>Paddle speed per Hz of (up − down) motor rate, field heights per s per Hz.</summary>
     public double PaddleGainPerHz { get; set; } = 0.02;
 
+    /// <summary>Time constant of the running mean of (up − down) motor rate that is subtracted before it moves the
+    /// paddle, s; 0 = off (the raw difference). Regions that record different numbers of neurons differ in their
+    /// spontaneous rates, and the raw difference then pins the paddle to one wall; relative to its running mean the
+    /// paddle follows changes in activity. Updated every block in every state.</summary>
+    public double MotorBaselineS { get; set; }
+
     /// <summary>Rate code: pulse rate on the place electrode when the ball is farthest from the paddle, Hz.</summary>
     public double MinRateHz { get; set; } = 4;
 
@@ -67,16 +107,24 @@ public sealed class PongSettings : IStageSettings
     /// <summary>Rest without stimulation before the next serve, s.</summary>
     public double RestS { get; set; } = 0.5;
 
-    /// <summary>Control: no hit or miss feedback (the sensory coding and the paddle stay the same).</summary>
-    public bool OpenLoop { get; set; }
+    /// <summary>The experiment or one of its controls (read once, at the start).</summary>
+    public PongCondition Condition { get; set; } = PongCondition.ClosedLoop;
 
-    /// <summary>Current of each phase, µA.</summary>
+    /// <summary>Current of each phase of the sensory-code pulses (and of the feedback unless set below), µA.</summary>
     public double AmplitudeUa { get; set; } = 15;
+
+    /// <summary>Current of each phase of the hit feedback's pulses, µA; null = <see cref="AmplitudeUa"/>.</summary>
+    public double? HitFeedbackAmplitudeUa { get; set; }
+
+    /// <summary>Current of each phase of the miss feedback's pulses, µA; null = <see cref="AmplitudeUa"/> (DishBrain
+    /// used twice the hit feedback's voltage).</summary>
+    public double? MissFeedbackAmplitudeUa { get; set; }
 
     /// <summary>Width of each phase, µs.</summary>
     public double PhaseUs { get; set; } = 200;
 
-    /// <summary>Seed of the serves and of the miss feedback.</summary>
+    /// <summary>Seed of the serves and of the miss feedback (two separate streams: the serves of a seed are the same in
+    /// every condition).</summary>
     public int Seed { get; set; } = 1;
 
     /// <summary>Where these settings sit in the experiment file.</summary>
@@ -95,6 +143,7 @@ public sealed class PongSettings : IStageSettings
         Check.InRange($"{p}.ballSpeedPerS", BallSpeedPerS, 0.01, 100);
         Check.InRange($"{p}.paddleHalfHeight", PaddleHalfHeight, 0.01, 0.5);
         Check.InRange($"{p}.paddleGainPerHz", PaddleGainPerHz, 0, 100);
+        Check.InRange($"{p}.motorBaselineS", MotorBaselineS, 0, 3600);
         Check.InRange($"{p}.minRateHz", MinRateHz, 0.1, 500);
         Check.InRange($"{p}.maxRateHz", MaxRateHz, MinRateHz, 500);
         Check.InRange($"{p}.hitFeedback.rateHz", HitFeedbackRateHz, 0.1, 500);
@@ -103,6 +152,8 @@ public sealed class PongSettings : IStageSettings
         Check.InRange($"{p}.missFeedback.durationS", MissFeedbackS, 0, 600);
         Check.InRange($"{p}.restS", RestS, 0, 3600);
         Check.InRange($"{p}.pulse.amplitudeUa", AmplitudeUa, 0.001, 10_000);
+        if (HitFeedbackAmplitudeUa is double hitUa) Check.InRange($"{p}.hitFeedback.amplitudeUa", hitUa, 0.001, 10_000);
+        if (MissFeedbackAmplitudeUa is double missUa) Check.InRange($"{p}.missFeedback.amplitudeUa", missUa, 0.001, 10_000);
         Check.InRange($"{p}.pulse.phaseUs", PhaseUs, 1, 100_000);
     }
 }
@@ -122,12 +173,18 @@ public sealed record PongGame(int Index, double StartS, double EndS, int Hits);
 /// the paddle. A hit (the ball reaches x = 0 within the paddle) bounces the ball and, in the closed loop, is followed
 /// by predictable feedback (every sensory electrode at 100 Hz for 100 ms); a miss ends the game and is followed by
 /// unpredictable feedback (random sensory electrodes at random times for 4 s), then a rest and a new serve. The
-/// control (<see cref="PongSettings.OpenLoop"/>) plays the same game with no feedback. Games are reported as trials
-/// (<see cref="Trials"/>: response time = rally length in hits) and as <see cref="Games"/>. Sample-clock timing;
+/// first feedback pulse goes out on the block that saw the hit or the miss. The controls
+/// (<see cref="PongSettings.Condition"/>) play the same games: open loop with the sensory coding but no feedback,
+/// rest with no stimulation at all. Games are reported as trials (<see cref="Trials"/>: response time = rally length
+/// in hits) and as <see cref="Games"/>; the host latency from the block that saw a hit or miss to its first feedback
+/// pulse reaching the stimulator is kept per event (<see cref="FeedbackLatenciesUs"/>). Sample-clock timing;
 /// allocation-free per block except for the event log.
 /// </summary>
 public sealed class PongProtocol : IProtocolStage
 {
+    /// <summary>Feedback latencies kept; later ones are counted in <see cref="FeedbackLatenciesNotKept"/>.</summary>
+    public const int FeedbackLatencyCapacity = 16_384;
+
     private enum State { WarmUp, Playing, MissFeedback, Rest, Done }
 
     private readonly PongSettings _s;
@@ -138,12 +195,16 @@ public sealed class PongProtocol : IProtocolStage
     private readonly int[] _up, _down;
     private readonly PopulationActivity _activity;
     private readonly List<PongGame> _games = new(256);
-    private readonly Random _random;
+    private readonly double[] _latencyUs = new double[FeedbackLatencyCapacity];
+    private readonly Random _serves, _feedback;
+    private readonly double _hitUa, _missUa;
     private RunContext? _context;
     private State _state;
-    private double _ballX, _ballY, _vx, _vy, _paddleY;
-    private long _nextSensoryNs, _hitFeedbackUntilNs, _nextHitPulseNs, _phaseEndNs, _nextMissPulseNs, _gameStartNs, _lastNs;
-    private int _hits, _gameIndex, _refused;
+    private double _ballX, _ballY, _vx, _vy, _paddleY, _motorBaselineHz;
+    private bool _baselineStarted;
+    private long _nextSensoryNs, _hitFeedbackUntilNs, _nextHitPulseNs, _phaseEndNs, _nextMissPulseNs, _gameStartNs, _lastNs, _blockHostNs;
+    private int _hits, _gameIndex, _refused, _latencyCount;
+    private long _latencyNotKept;
 
     /// <summary>Wires the game to its electrodes (unit indices) and the interlock channel it stimulates through.</summary>
     public PongProtocol(PongSettings settings, int[] sensory, int[] motorUp, int[] motorDown, PopulationActivity activity,
@@ -160,8 +221,18 @@ public sealed class PongProtocol : IProtocolStage
         _up = motorUp.ToArray();
         _down = motorDown.ToArray();
         _activity = activity;
-        _random = new Random(settings.Seed);
-        SafetyInterlock.CheckTemplate(channel, Pulse(_all, 0), $"{settings.SettingPath}.pulse", Math.Max(settings.HitFeedbackRateHz, settings.MaxRateHz), $"{settings.SettingPath}.hitFeedback.rateHz");
+        // Serves and miss feedback draw from separate streams, so every condition (and every control) of one seed
+        // gets the same serves whatever feedback it gives: games are comparable one by one.
+        _serves = new Random(settings.Seed);
+        _feedback = new Random(unchecked(settings.Seed * 7919 + 104_729));
+        _hitUa = settings.HitFeedbackAmplitudeUa ?? settings.AmplitudeUa;
+        _missUa = settings.MissFeedbackAmplitudeUa ?? settings.AmplitudeUa;
+        string p = settings.SettingPath;
+        SafetyInterlock.CheckTemplate(channel, Pulse(_place[0], 0, settings.AmplitudeUa), $"{p}.pulse", settings.MaxRateHz, $"{p}.sensoryRateHz");
+        SafetyInterlock.CheckTemplate(channel, Pulse(_all, 0, _hitUa), settings.HitFeedbackAmplitudeUa is null ? $"{p}.pulse" : $"{p}.hitFeedback",
+            settings.HitFeedbackRateHz, $"{p}.hitFeedback.rateHz");
+        SafetyInterlock.CheckTemplate(channel, Pulse(_place[0], 0, _missUa), settings.MissFeedbackAmplitudeUa is null ? $"{p}.pulse" : $"{p}.missFeedback",
+            settings.MissFeedbackRateHz, $"{p}.missFeedback.rateHz");
     }
 
     /// <inheritdoc />
@@ -186,6 +257,16 @@ public sealed class PongProtocol : IProtocolStage
     /// <summary>Stimuli the interlock refused.</summary>
     public int Refused => _refused;
 
+    /// <summary>Host time from the end of the block that saw a hit or a miss (its samples complete) to the first
+    /// feedback pulse handed to the stimulator, µs, one per feedback in order (a copy; empty in the controls).</summary>
+    public IReadOnlyList<double> FeedbackLatenciesUs
+    {
+        get { lock (_latencyUs) return _latencyUs.AsSpan(0, _latencyCount).ToArray(); }
+    }
+
+    /// <summary>Feedback latencies beyond <see cref="FeedbackLatencyCapacity"/>, counted but not kept.</summary>
+    public long FeedbackLatenciesNotKept => Interlocked.Read(ref _latencyNotKept);
+
     /// <inheritdoc />
     public void Start(RunContext context)
     {
@@ -195,7 +276,11 @@ public sealed class PongProtocol : IProtocolStage
         _gameIndex = 0;
         _refused = 0;
         lock (_games) _games.Clear();
+        lock (_latencyUs) _latencyCount = 0;
+        _latencyNotKept = 0;
         _lastNs = 0;
+        _motorBaselineHz = 0;
+        _baselineStarted = false;
     }
 
     /// <inheritdoc />
@@ -211,21 +296,19 @@ public sealed class PongProtocol : IProtocolStage
         long now = frame.SampleTimeNs + frame.FramePeriodNs;
         double dt = (now - _lastNs) / 1e9;
         _lastNs = now;
+        _blockHostNs = frame.CompletedHostNs;
+        double drive = MotorDifferenceHz(dt);
         switch (_state)
         {
             case State.WarmUp:
                 if (now >= (long)(_s.WarmUpS * 1e9)) Serve(now);
                 break;
             case State.Playing:
-                Play(now, dt);
+                Play(now, dt, drive);
                 break;
             case State.MissFeedback:
                 if (now >= _phaseEndNs) { _state = State.Rest; _phaseEndNs = now + (long)(_s.RestS * 1e9); break; }
-                if (now >= _nextMissPulseNs)
-                {
-                    Deliver(_place[_random.Next(_place.Length)], now);
-                    _nextMissPulseNs = now + (long)(-Math.Log(1 - _random.NextDouble()) / _s.MissFeedbackRateHz * 1e9);
-                }
+                if (now >= _nextMissPulseNs) MissPulse(now);
                 break;
             case State.Rest:
                 if (now < _phaseEndNs) break;
@@ -250,28 +333,39 @@ public sealed class PongProtocol : IProtocolStage
         _hits = 0;
         _gameStartNs = now;
         _ballX = 1;
-        _ballY = 0.1 + 0.8 * _random.NextDouble();
+        _ballY = 0.1 + 0.8 * _serves.NextDouble();
         _vx = -_s.BallSpeedPerS;
-        _vy = _s.BallSpeedPerS * (0.3 + 0.7 * _random.NextDouble()) * (_random.Next(2) == 0 ? -1 : 1);
+        _vy = _s.BallSpeedPerS * (0.3 + 0.7 * _serves.NextDouble()) * (_serves.Next(2) == 0 ? -1 : 1);
         _nextSensoryNs = now;
         _hitFeedbackUntilNs = long.MinValue;
         Log(RunEventKind.TrialStarted, now, $"game {_gameIndex}: serve at y = {_ballY:0.00}");
     }
 
-    private void Play(long now, double dt)
+    /// <summary>(up − down) motor rate, Hz, less its running mean when <see cref="PongSettings.MotorBaselineS"/> is set.</summary>
+    private double MotorDifferenceHz(double dt)
     {
         float[] rate = _activity.Rate;
         double up = 0, down = 0;
         foreach (int u in _up) up += rate[u];
         foreach (int u in _down) down += rate[u];
+        double diff = up - down;
+        if (_s.MotorBaselineS <= 0) return diff;
+        if (!_baselineStarted) { _motorBaselineHz = diff; _baselineStarted = true; }
+        else _motorBaselineHz += Math.Min(1, dt / _s.MotorBaselineS) * (diff - _motorBaselineHz);
+        return diff - _motorBaselineHz;
+    }
+
+    private void Play(long now, double dt, double driveHz)
+    {
         double h = _s.PaddleHalfHeight;
-        _paddleY = Math.Clamp(_paddleY + _s.PaddleGainPerHz * (up - down) * dt, h, 1 - h);
+        _paddleY = Math.Clamp(_paddleY + _s.PaddleGainPerHz * driveHz * dt, h, 1 - h);
 
         _ballX += _vx * dt;
         _ballY += _vy * dt;
         if (_ballY < 0) { _ballY = -_ballY; _vy = -_vy; }
         if (_ballY > 1) { _ballY = 2 - _ballY; _vy = -_vy; }
         if (_ballX > 1) { _ballX = 2 - _ballX; _vx = -_vx; }
+        bool closedLoop = _s.Condition == PongCondition.ClosedLoop;
         if (_ballX <= 0)
         {
             if (Math.Abs(_ballY - _paddleY) <= h)
@@ -279,43 +373,74 @@ public sealed class PongProtocol : IProtocolStage
                 _hits++;
                 _ballX = -_ballX;
                 _vx = -_vx;
-                Log(RunEventKind.Detection, now, $"game {_gameIndex}: hit {_hits}");
-                if (!_s.OpenLoop) { _hitFeedbackUntilNs = now + (long)(_s.HitFeedbackS * 1e9); _nextHitPulseNs = now; }
+                Log(RunEventKind.Detection, now, $"game {_gameIndex}: hit {_hits} (ball at y = {_ballY:0.00}, paddle at {_paddleY:0.00})");
+                if (closedLoop && _s.HitFeedbackS > 0)
+                {
+                    // The first pulse of the predictable feedback goes out on this block.
+                    _hitFeedbackUntilNs = now + (long)(_s.HitFeedbackS * 1e9);
+                    _nextHitPulseNs = now + (long)(1e9 / _s.HitFeedbackRateHz);
+                    Deliver(_all, now, _hitUa);
+                    RecordLatency();
+                    return;
+                }
             }
             else
             {
                 var game = new PongGame(_gameIndex, _gameStartNs / 1e9, now / 1e9, _hits);
                 lock (_games) _games.Add(game);
-                Log(RunEventKind.TrialEnded, now, _hits == 0 ? $"game {_gameIndex}: ace (missed the serve)" : $"game {_gameIndex}: missed after a rally of {_hits}", _hits);
+                Log(RunEventKind.TrialEnded, now, (_hits == 0 ? $"game {_gameIndex}: ace (missed the serve)" : $"game {_gameIndex}: missed after a rally of {_hits}")
+                    + $" (ball at y = {_ballY:0.00}, paddle at {_paddleY:0.00})", _hits);
                 _interlock.Stop(_channel);
-                if (_s.OpenLoop || _s.MissFeedbackS <= 0) { _state = State.Rest; _phaseEndNs = now + (long)(_s.RestS * 1e9); }
-                else { _state = State.MissFeedback; _phaseEndNs = now + (long)(_s.MissFeedbackS * 1e9); _nextMissPulseNs = now; }
+                if (!closedLoop || _s.MissFeedbackS <= 0) { _state = State.Rest; _phaseEndNs = now + (long)(_s.RestS * 1e9); }
+                else
+                {
+                    _state = State.MissFeedback;
+                    _phaseEndNs = now + (long)(_s.MissFeedbackS * 1e9);
+                    MissPulse(now); // the unpredictable feedback starts on this block
+                    RecordLatency();
+                }
                 return;
             }
         }
         if (now < _hitFeedbackUntilNs)
         {
-            if (now >= _nextHitPulseNs) { Deliver(_all, now); _nextHitPulseNs += (long)(1e9 / _s.HitFeedbackRateHz); }
+            if (now >= _nextHitPulseNs) { Deliver(_all, now, _hitUa); _nextHitPulseNs += (long)(1e9 / _s.HitFeedbackRateHz); }
             return; // the predictable feedback replaces the sensory code while it lasts
         }
-        if (now >= _nextSensoryNs)
+        if (_s.Condition != PongCondition.Rest && now >= _nextSensoryNs)
         {
             int e = Math.Clamp((int)(_ballY * _place.Length), 0, _place.Length - 1);
-            Deliver(_place[e], now);
+            Deliver(_place[e], now, _s.AmplitudeUa);
             double hz = _s.MinRateHz + (_s.MaxRateHz - _s.MinRateHz) * (1 - Math.Clamp(_ballX, 0, 1));
             _nextSensoryNs = now + (long)(1e9 / hz);
         }
     }
 
-    private void Deliver(StimulationTargets targets, long now)
+    private void MissPulse(long now)
     {
-        if (!_interlock.TryDeliver(_channel, Pulse(targets, now))) _refused++;
+        Deliver(_place[_feedback.Next(_place.Length)], now, _missUa);
+        _nextMissPulseNs = now + (long)(-Math.Log(1 - _feedback.NextDouble()) / _s.MissFeedbackRateHz * 1e9);
     }
 
-    private StimulationCommand Pulse(StimulationTargets targets, long now) =>
+    private void RecordLatency()
+    {
+        double us = (MonotonicClock.NowNs() - _blockHostNs) / 1e3;
+        lock (_latencyUs)
+        {
+            if (_latencyCount < _latencyUs.Length) _latencyUs[_latencyCount++] = us;
+            else _latencyNotKept++;
+        }
+    }
+
+    private void Deliver(StimulationTargets targets, long now, double amplitudeUa)
+    {
+        if (!_interlock.TryDeliver(_channel, Pulse(targets, now, amplitudeUa))) _refused++;
+    }
+
+    private StimulationCommand Pulse(StimulationTargets targets, long now, double amplitudeUa) =>
         new(targets, 0, 2 * _s.PhaseUs / 1000, 1, 0, now)
         {
-            AmplitudeUa = _s.AmplitudeUa, PhaseWidthUs = _s.PhaseUs, BalanceAmplitudeUa = _s.AmplitudeUa, BalancePhaseWidthUs = _s.PhaseUs,
+            AmplitudeUa = amplitudeUa, PhaseWidthUs = _s.PhaseUs, BalanceAmplitudeUa = amplitudeUa, BalancePhaseWidthUs = _s.PhaseUs,
         };
 
     private void Log(RunEventKind kind, long now, string message, double value = double.NaN) =>

@@ -42,4 +42,25 @@ public class LearningTests
         double same = LearningStatistics.MannWhitneyLessP([1, 2, 3, 4], [1, 2, 3, 4]);
         Assert.InRange(same, 0.4, 0.7);
     }
+
+    [Fact]
+    public void MannWhitneyGreater_ClearlyLargerSample_GivesSmallP_AndTheOtherWayRoundLarge()
+    {
+        double[] small = [0, 0, 1, 0, 1, 0, 0, 1], large = [2, 3, 1, 4, 2, 3, 5, 2];
+        Assert.True(LearningStatistics.MannWhitneyGreaterP(large, small) < 0.01);
+        Assert.True(LearningStatistics.MannWhitneyGreaterP(small, large) > 0.99);
+    }
+
+    [Fact]
+    public void ProbabilityOfSuperiority_OnKnownSamples_CountsWinsAndHalfTies()
+    {
+        Assert.Equal(1.0, LearningStatistics.ProbabilityOfSuperiority([3, 4], [1, 2]));
+        Assert.Equal(0.0, LearningStatistics.ProbabilityOfSuperiority([1, 2], [3, 4]));
+        Assert.Equal(0.5, LearningStatistics.ProbabilityOfSuperiority([1, 2], [1, 2]));
+        // 2 beats 1 (1), ties 2 (½), loses to 3 (0): 1.5 of 3 pairs
+        Assert.Equal(0.5, LearningStatistics.ProbabilityOfSuperiority([2], [1, 2, 3]));
+        // rallies 0,0,1 vs 0: pairs (0,0) ½, (0,0) ½, (1,0) 1 → 2 of 3
+        Assert.Equal(2 / 3.0, LearningStatistics.ProbabilityOfSuperiority([0, 0, 1], [0]), 12);
+        Assert.True(double.IsNaN(LearningStatistics.ProbabilityOfSuperiority([], [1])));
+    }
 }
