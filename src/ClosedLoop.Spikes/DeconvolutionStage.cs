@@ -29,9 +29,7 @@ public sealed class DeconvolutionStage : IFastStage
     private OasisParameters[]? _pending;
     private long _frames;
     private long _changes;
-    private int _historyFrames;
-    private float[] _history = [];
-    private long _writing = -1, _written = -1;
+    private FrameHistory _history = new(1, 0);
 
     /// <summary>Creates the stage reading ΔF/F from and writing the rate to <paramref name="activity"/>.</summary>
     public DeconvolutionStage(OasisSettings settings, PopulationActivity activity)
@@ -56,7 +54,7 @@ public sealed class DeconvolutionStage : IFastStage
     public long ParameterChanges => Interlocked.Read(ref _changes);
 
     /// <summary>Frames of ΔF/F kept for refits in this run (set at Start).</summary>
-    public int HistoryFrames => _historyFrames;
+    public int HistoryFrames => _history.Frames;
 
     /// <inheritdoc />
     public void Start(RunContext context)
@@ -74,12 +72,10 @@ public sealed class DeconvolutionStage : IFastStage
             _tracks[i] = new OasisTrack(_settings.MaxPools, _settings.LookAheadFrames);
             _tracks[i].Reset(initial, 0);
         }
-        _historyFrames = Math.Max(Math.Max(16, _settings.LookAheadFrames + 1), (int)Math.Round(_settings.EstimateWindowS * _rateHz));
-        _history = new float[_historyFrames * _units];
+        _history = new FrameHistory(Math.Max(Math.Max(16, _settings.LookAheadFrames + 1), (int)Math.Round(_settings.EstimateWindowS * _rateHz)), _units);
         _frames = 0;
         _changes = 0;
         _pending = null;
-        _writing = _written = -1;
     }
 
     /// <inheritdoc />
@@ -94,11 +90,7 @@ public sealed class DeconvolutionStage : IFastStage
 
         float[] dff = _activity.Dff, rate = _activity.Rate;
         long f = _frames;
-        // Seqlock-style publication of the history row, so Refit on another thread can tell which rows it copied whole.
-        Volatile.Write(ref _writing, f);
-        Interlocked.MemoryBarrier();
-        dff.AsSpan(0, _units).CopyTo(_history.AsSpan((int)(f % _historyFrames) * _units, _units));
-        Volatile.Write(ref _written, f);
+        _history.Write(f, dff);
 
         float scale = _scale;
         var tracks = _tracks;
@@ -121,26 +113,14 @@ public sealed class DeconvolutionStage : IFastStage
     public IReadOnlyList<OasisParameters>? Refit()
     {
         if (_units == 0) throw new InvalidOperationException("The stage has not been started.");
-        long first, last;
-        float[] copy;
-        int units = _units, rows = _historyFrames;
-        for (int attempt = 0; ; attempt++)
-        {
-            last = Volatile.Read(ref _written);
-            copy = (float[])_history.Clone();
-            Interlocked.MemoryBarrier();
-            long writing = Volatile.Read(ref _writing);
-            first = Math.Max(0, writing - rows + 1);
-            if (last - first + 1 >= 16) break;
-            if (last + 1 < 16 || attempt >= 3) return null;
-        }
-
-        int n = (int)(last - first + 1);
-        var window = new float[n];
+        int units = _units;
+        var snapshot = _history.TryCopy(16);
+        if (snapshot is null) return null;
+        var window = new float[snapshot.Length];
         var proposal = new OasisParameters[units];
         for (int i = 0; i < units; i++)
         {
-            for (int k = 0; k < n; k++) window[k] = copy[(int)((first + k) % rows) * units + i];
+            snapshot.Column(i, window);
             proposal[i] = _settings.Estimate
                 ? OasisEstimator.Estimate(window, _rateHz, _settings)
                 : OasisParameters.FromSettings(_settings, _rateHz);
@@ -175,7 +155,7 @@ public sealed class DeconvolutionStage : IFastStage
         {
             var track = _tracks[i];
             track.Reset(next[i], from);
-            for (long f = from; f < _frames; f++) track.Add(_history[(int)(f % _historyFrames) * _units + i]);
+            for (long f = from; f < _frames; f++) track.Add(_history[f, i]);
         }
         Volatile.Write(ref _current, next);
         Interlocked.Increment(ref _changes);

@@ -96,9 +96,9 @@ public sealed class CnnSpikeStage : IFastStage, IDisposable
     private SpikeCnnNormalisation _normalisation;
     private StreamingSpikeCnnEnsemble? _ensemble;
     private float[] _held = [], _prev = [], _x = [], _mean = [], _lower = [], _upper = [];
-    private float[] _history = [];
-    private int _historyFrames, _warmupFrames;
-    private long _frames, _writing = -1, _written = -1;
+    private FrameHistory _history = new(1, 0);
+    private int _warmupFrames;
+    private long _frames;
     private NormSet? _norm, _pending;
     private double _rateSum;
     private long _rateFrames;
@@ -214,10 +214,11 @@ public sealed class CnnSpikeStage : IFastStage, IDisposable
         Array.Fill(_held, float.NaN); Array.Fill(_prev, float.NaN);
         _x = new float[_units]; _mean = new float[_units]; _lower = new float[_units]; _upper = new float[_units];
         Lower = new float[_units]; Upper = new float[_units];
-        _historyFrames = Math.Max(4, (int)Math.Round(_settings.NormWindowS * _frameHz));
+        int historyFrames = Math.Max(4, (int)Math.Round(_settings.NormWindowS * _frameHz));
         _warmupFrames = Math.Max(2, (int)Math.Round(_settings.NormWarmupS * _frameHz));
-        _history = new float[(long)_historyFrames * _units > int.MaxValue ? throw new SettingException("spikes.normWindowS", _settings.NormWindowS, "a shorter window for this many ROIs") : _historyFrames * _units];
-        _frames = 0; _writing = _written = -1;
+        if ((long)historyFrames * _units > int.MaxValue) throw new SettingException("spikes.normWindowS", _settings.NormWindowS, "a shorter window for this many ROIs");
+        _history = new FrameHistory(historyFrames, _units);
+        _frames = 0;
         _norm = _pending = null;
         _streamStart = -1; _nextSample = 0; _changes = 0; _steps = 0; _maxStepsPerFrame = 0;
         _slowFault = null;
@@ -250,10 +251,7 @@ public sealed class CnnSpikeStage : IFastStage, IDisposable
         float[] dff = _activity.Dff, rate = _activity.Rate;
         int units = _units;
         long f = _frames;
-        Volatile.Write(ref _writing, f);
-        Interlocked.MemoryBarrier();
-        dff.AsSpan(0, units).CopyTo(_history.AsSpan((int)(f % _historyFrames) * units, units));
-        Volatile.Write(ref _written, f);
+        _history.Write(f, dff);
 
         var held = _held;
         for (int i = 0; i < units; i++) { float v = dff[i]; if (!float.IsNaN(v)) held[i] = v; }
@@ -330,29 +328,17 @@ public sealed class CnnSpikeStage : IFastStage, IDisposable
     public IReadOnlyList<SpikeCnnScale>? Refit()
     {
         if (_units == 0) throw new InvalidOperationException("The stage has not been started.");
-        long first, last;
-        float[] copy;
-        int units = _units, rows = _historyFrames;
-        for (int attempt = 0; ; attempt++)
-        {
-            last = Volatile.Read(ref _written);
-            copy = (float[])_history.Clone();
-            Interlocked.MemoryBarrier();
-            long writing = Volatile.Read(ref _writing);
-            // The row being written may be torn; rows up to 'last' that the writer has not come round to are whole.
-            first = Math.Max(0, writing - rows + 1);
-            if (last - first + 1 >= _warmupFrames) break;
-            if (last + 1 < _warmupFrames || attempt >= 3) return null;
-        }
-        int n = (int)(last - first + 1);
-        var window = new double[n];
+        int units = _units;
+        var snapshot = _history.TryCopy(_warmupFrames);
+        if (snapshot is null) return null;
+        var window = new double[snapshot.Length];
         var result = new SpikeCnnScale[units];
         var center = new float[units]; var inv = new float[units]; var nu = new float[units];
         int outside = 0;
         double nuMin = NuMin, nuMax = NuMax;
         for (int i = 0; i < units; i++)
         {
-            for (int k = 0; k < n; k++) window[k] = copy[(int)((first + k) % rows) * units + i];
+            snapshot.Column(i, window);
             var e = SpikeCnnScale.Estimate(window, _frameHz, _modelHz, _normalisation);
             result[i] = e;
             center[i] = (float)e.Center; inv[i] = (float)(1 / e.Scale); nu[i] = (float)e.Nu;
@@ -372,7 +358,7 @@ public sealed class CnnSpikeStage : IFastStage, IDisposable
         {
             while (!stop.Wait(TimeSpan.FromMilliseconds(20)))
             {
-                long seen = Interlocked.Read(ref _written) + 1;
+                long seen = _history.Count;
                 if (seen >= _warmupFrames && seen - last >= period && Refit() is not null) last = seen;
             }
         }
