@@ -23,18 +23,7 @@ public static class SpikesBench
         const int warmup = 2000, distinct = 3000;
         var names = Enumerable.Range(0, units).Select(i => "u" + i).ToArray();
         var activity = new PopulationActivity(units, names);
-        var traces = new float[distinct * units];
-        var rng = new Random(5);
-        double gamma = Math.Exp(-1 / (settings.DecayS * rateHz));
-        for (int i = 0; i < units; i++)
-        {
-            double c = 0;
-            for (int t = 0; t < distinct; t++)
-            {
-                c = gamma * c + (rng.NextDouble() < 0.5 / rateHz ? 0.1 : 0);
-                traces[t * units + i] = (float)(c + 0.02 * Gauss(rng));
-            }
-        }
+        var traces = SyntheticDff(units, distinct, rateHz, settings.DecayS);
         using var stop = new CancellationTokenSource();
         var stage = new DeconvolutionStage(settings, activity);
         stage.Start(new RunContext("spikes-bench", rateHz, new RunEventLog(), stop));
@@ -60,6 +49,25 @@ public static class SpikesBench
             times[(int)(0.99 * (frames - 1))] / 1e3, times[^1] / 1e3, bytes);
     }
 
+    /// <summary>ΔF/F of <paramref name="units"/> units for <paramref name="frames"/> frames, frame-major: AR(1) calcium
+    /// (decay <paramref name="decayS"/>) driven by 0.5 Hz Poisson spikes of 0.1, plus white noise of s.d. 0.02.</summary>
+    private static float[] SyntheticDff(int units, int frames, double rateHz, double decayS)
+    {
+        var traces = new float[frames * units];
+        var rng = new Random(5);
+        double gamma = Math.Exp(-1 / (decayS * rateHz));
+        for (int i = 0; i < units; i++)
+        {
+            double c = 0;
+            for (int t = 0; t < frames; t++)
+            {
+                c = gamma * c + (rng.NextDouble() < 0.5 / rateHz ? 0.1 : 0);
+                traces[t * units + i] = (float)(c + 0.02 * Gauss(rng));
+            }
+        }
+        return traces;
+    }
+
     private static double Gauss(Random rng) =>
         Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
 
@@ -76,18 +84,7 @@ public static class SpikesBench
         var names = Enumerable.Range(0, rois).Select(i => "u" + i).ToArray();
         var activity = new PopulationActivity(rois, names);
         const int distinct = 3000;
-        var traces = new float[distinct * rois];
-        var rng = new Random(5);
-        double gamma = Math.Exp(-1 / (0.7 * frameRateHz));
-        for (int i = 0; i < rois; i++)
-        {
-            double c = 0;
-            for (int t = 0; t < distinct; t++)
-            {
-                c = gamma * c + (rng.NextDouble() < 0.5 / frameRateHz ? 0.1 : 0);
-                traces[t * rois + i] = (float)(c + 0.02 * Gauss(rng));
-            }
-        }
+        var traces = SyntheticDff(rois, distinct, frameRateHz, 0.7);
         using var stop = new CancellationTokenSource();
         using var stage = new CnnSpikeStage(new CnnSpikeSettings(), activity, loaded) { AutoRefit = false };
         stage.Start(new RunContext("spikes-cnn-bench", frameRateHz, new RunEventLog(), stop));
@@ -116,6 +113,7 @@ public static class SpikesBench
         using var cnn = new SpikeCnnInference(models, baseline);
         int w = cnn.Models[0].WindowSamples;
         var windows = new float[rois * w];
+        var rng = new Random(6);
         for (int i = 0; i < windows.Length; i++) windows[i] = (float)(rng.NextDouble() * 2 - 0.5);
         var mean = new float[rois]; var scratch = new float[rois];
         for (int i = 0; i < 20; i++) cnn.RunWindows(windows, rois, mean, scratch);

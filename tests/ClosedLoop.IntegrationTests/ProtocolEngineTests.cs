@@ -131,19 +131,9 @@ public class ProtocolEngineTests
     public void Load_RulesExperimentWithABadEntry_RefusedNamingTheEntryAndItsLine(string from, string to, string entry, string allowed)
     {
         using var h = new Harness();
-        string experiment = Shipped(h, "mea-stimulus-avoidance-rules", t =>
-        {
-            Assert.Contains(from, t);
-            return t.Replace(from, to);
-        });
-
-        var (code, report) = h.Run("builtin:sim-mea", experiment);
-
-        Assert.Equal(ExitCodes.BadInput, code);
-        Assert.Null(report);
+        RunRefused(h, from, to);
         Assert.Matches(@"experiment\.yaml:\d+: " + entry, h.Output);
         Assert.Contains(allowed, h.Output);
-        Assert.False(Directory.Exists(h.RunFolder));
     }
 
     [Theory]
@@ -152,6 +142,16 @@ public class ProtocolEngineTests
     public void Run_DeclaredStimulusBeyondTheInterlock_RefusedBeforeAnythingIsStimulated(string from, string to, string entry, string limit)
     {
         using var h = new Harness();
+        RunRefused(h, from, to);
+        Assert.Contains(entry, h.Output);
+        Assert.Contains(limit, h.Output);
+        Assert.Matches(@"experiment\.yaml:\d+", h.Output);
+    }
+
+    /// <summary>Runs the shipped rules experiment with <paramref name="from"/> replaced by <paramref name="to"/> and
+    /// checks it was refused as bad input before a run folder (and so any stimulation) existed.</summary>
+    private static void RunRefused(Harness h, string from, string to)
+    {
         string experiment = Shipped(h, "mea-stimulus-avoidance-rules", t =>
         {
             Assert.Contains(from, t);
@@ -162,9 +162,6 @@ public class ProtocolEngineTests
 
         Assert.Equal(ExitCodes.BadInput, code);
         Assert.Null(report);
-        Assert.Contains(entry, h.Output);
-        Assert.Contains(limit, h.Output);
-        Assert.Matches(@"experiment\.yaml:\d+", h.Output);
         Assert.False(Directory.Exists(h.RunFolder));
     }
 

@@ -9,38 +9,8 @@ public class CnnSpikeStageTests
     private static readonly Lazy<IReadOnlyList<SpikeCnnModel>> Shipped =
         new(() => SpikeCnnInference.ShippedModels().Select(m => SpikeCnnModel.Load(m.Bytes, m.Source)).ToArray());
 
-    private sealed class Rig : IDisposable
-    {
-        private readonly CancellationTokenSource _stop = new();
-        private readonly FramePool _pool = new(1, 1, 1);
-        private readonly Frame _frame;
-        private long _next;
-
-        public Rig(int units, double rateHz, CnnSpikeSettings? settings = null)
-        {
-            Activity = new PopulationActivity(units, Enumerable.Range(0, units).Select(i => "u" + i).ToArray());
-            Stage = new CnnSpikeStage(settings ?? new CnnSpikeSettings(), Activity, Shipped.Value) { AutoRefit = false };
-            Stage.Start(new RunContext("t", rateHz, new RunEventLog(), _stop));
-            Assert.True(_pool.TryRent(out _frame));
-        }
-
-        public PopulationActivity Activity { get; }
-        public CnnSpikeStage Stage { get; }
-
-        public void Step(ReadOnlySpan<float> dff)
-        {
-            dff.CopyTo(Activity.Dff);
-            _frame.FrameIndex = Activity.FrameIndex = _next++;
-            Stage.Process(_frame);
-        }
-
-        public void Dispose()
-        {
-            Stage.Stop();
-            _frame.Release();
-            _stop.Dispose();
-        }
-    }
+    private sealed class Rig(int units, double rateHz, CnnSpikeSettings? settings = null)
+        : StageRig<CnnSpikeStage>(units, rateHz, a => new CnnSpikeStage(settings ?? new CnnSpikeSettings(), a, Shipped.Value) { AutoRefit = false });
 
     /// <summary>The offline ensemble at the model rate on <paramref name="dff"/> (whole-trace normalisation): resample,
     /// normalise, one FillWindow window per model sample through RunWindows.</summary>

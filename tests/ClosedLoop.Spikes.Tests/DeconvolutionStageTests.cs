@@ -4,38 +4,8 @@ namespace ClosedLoop.Spikes.Tests;
 
 public class DeconvolutionStageTests
 {
-    private sealed class Rig : IDisposable
-    {
-        private readonly CancellationTokenSource _stop = new();
-        private readonly FramePool _pool = new(1, 1, 1);
-        private readonly Frame _frame;
-        private long _next;
-
-        public Rig(int units, OasisSettings settings, double rateHz = 30)
-        {
-            Activity = new PopulationActivity(units, Enumerable.Range(0, units).Select(i => "u" + i).ToArray());
-            Stage = new DeconvolutionStage(settings, Activity);
-            Stage.Start(new RunContext("t", rateHz, new RunEventLog(), _stop));
-            Assert.True(_pool.TryRent(out _frame));
-        }
-
-        public PopulationActivity Activity { get; }
-        public DeconvolutionStage Stage { get; }
-
-        public void Step(ReadOnlySpan<float> dff)
-        {
-            dff.CopyTo(Activity.Dff);
-            _frame.FrameIndex = Activity.FrameIndex = _next++;
-            Stage.Process(_frame);
-        }
-
-        public void Dispose()
-        {
-            Stage.Stop();
-            _frame.Release();
-            _stop.Dispose();
-        }
-    }
+    private sealed class Rig(int units, OasisSettings settings, double rateHz = 30)
+        : StageRig<DeconvolutionStage>(units, rateHz, a => new DeconvolutionStage(settings, a));
 
     [Fact]
     public void Process_FixedParameters_RateEqualsOfflineCausalOutput()
