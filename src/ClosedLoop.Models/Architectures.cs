@@ -61,25 +61,41 @@ public static class Architectures
     /// time point (so half the window is look-ahead latency) through 1-D convolutions with ReLU, max pooling by 2
     /// after all but the last, a dense hidden layer and one softplus output, the spike rate at the centre.
     /// </summary>
-    /// <param name="window">Samples per input window; divisible by 2^(convolutions − 1).</param>
+    /// <param name="window">Samples per input window. With same padding divisible by 2^(convolutions − 1); with valid
+    /// padding the length before each pooling (the window minus the kernels' spans so far, halved at each pooling) must
+    /// be even and the last convolution must leave at least one position.</param>
     /// <param name="filters">Filters per convolution (default 8, 8, 8).</param>
     /// <param name="kernels">Kernel length per convolution, odd (default 9, 5, 3).</param>
     /// <param name="hidden">Units of the dense hidden layer.</param>
     /// <param name="seed">Seed of the He initialisation.</param>
-    public static Network SpikeCnn(int window = 64, int[]? filters = null, int[]? kernels = null, int hidden = 16, int seed = 0)
+    /// <param name="padding">Same (zero padding at the window's edges) or valid (no padding: every position of every
+    /// layer depends on real samples only, so a streamed evaluation never recomputes a position).</param>
+    public static Network SpikeCnn(int window = 64, int[]? filters = null, int[]? kernels = null, int hidden = 16, int seed = 0,
+        ConvPadding padding = ConvPadding.Same)
     {
         filters ??= [8, 8, 8];
         kernels ??= [9, 5, 3];
         if (filters.Length != kernels.Length || filters.Length == 0)
             throw new ArgumentException($"filters ({filters.Length}) and kernels ({kernels.Length}) must list the same, non-zero number of convolutions.", nameof(kernels));
-        int factor = 1 << (filters.Length - 1);
-        if (window % factor != 0 || window < factor)
-            throw new ArgumentException($"window = {window} is not allowed; with {filters.Length} convolutions it must be a positive multiple of {factor}.", nameof(window));
+        int length = window;
+        for (int i = 0; i < kernels.Length; i++)
+        {
+            if (padding == ConvPadding.Valid) length -= kernels[i] - 1;
+            bool pools = i < kernels.Length - 1;
+            if (length < 1 || (pools && length % 2 != 0))
+            {
+                string rule = padding == ConvPadding.Same
+                    ? $"a positive multiple of {1 << (filters.Length - 1)}"
+                    : "such that the length before each pooling (window minus the kernel spans so far, halved at each pooling) is even and the last convolution leaves at least one sample";
+                throw new ArgumentException($"window = {window} is not allowed with kernels {string.Join(", ", kernels)} and {padding.ToString().ToLowerInvariant()} padding; it must be {rule}.", nameof(window));
+            }
+            if (pools) length /= 2;
+        }
         var g = new NetworkBuilder(1, window);
         int inCh = 1;
         for (int i = 0; i < filters.Length; i++)
         {
-            g.Add(new Conv1d(inCh, filters[i], kernels[i]));
+            g.Add(new Conv1d(inCh, filters[i], kernels[i], padding: padding));
             g.Add(new Activation(ActivationKind.Relu));
             if (i < filters.Length - 1) g.Add(MaxPool.OneD());
             inCh = filters[i];

@@ -87,6 +87,42 @@ public class GradientCheckTests
         CheckGradients(g.Build(seed: 2));
     }
 
+    [Fact]
+    public void Conv1d_ValidPadding_BackwardMatchesFiniteDifferences()
+    {
+        var g = new NetworkBuilder(2, 17);
+        g.Add(new Conv1d(2, 3, 5, padding: ConvPadding.Valid));
+        g.Add(new Conv1d(3, 2, 3, dilation: 2, padding: ConvPadding.Valid));
+        g.Add(new Conv1d(2, 1, 3));
+        CheckGradients(g.Build(seed: 7));
+    }
+
+    [Fact]
+    public void Conv2d_ValidPadding_BackwardMatchesFiniteDifferences()
+    {
+        var g = new NetworkBuilder(2, 7, 6);
+        g.Add(new Conv2d(2, 3, 3, padding: ConvPadding.Valid));
+        g.Add(new Conv2d(3, 2, 3));
+        CheckGradients(g.Build(seed: 8));
+    }
+
+    [Fact]
+    public void Conv1d_ValidPadding_ComputesOnlyFullyCoveredPositions()
+    {
+        // Kernel 3, dilation 2 over 9 samples: 9 − 4 = 5 outputs, output t = Σ w[k]·x[t + 2k] + b (no zero padding).
+        var g = new NetworkBuilder(1, 9);
+        g.Add(new Conv1d(1, 1, 3, dilation: 2, padding: ConvPadding.Valid));
+        var net = g.Build(seed: 1);
+        Assert.Equal([1, 5], net.OutputShape);
+        float[] w = [0.5f, -1f, 2f];
+        w.CopyTo(net.Parameters, 0);
+        net.Parameters[3] = 0.25f;
+        float[] x = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+        var y = new float[5];
+        net.Forward(x, 1, y);
+        for (int t = 0; t < 5; t++) Assert.Equal(0.5f * x[t] - x[t + 2] + 2f * x[t + 4] + 0.25f, y[t], 1e-5f);
+    }
+
     [Theory]
     [InlineData(ActivationKind.Relu)]
     [InlineData(ActivationKind.LeakyRelu)]

@@ -84,6 +84,37 @@ public class OnnxTests
     }
 
     [Fact]
+    public void OnnxRuntime_ValidPaddingSpikeCnn_MatchesManagedForwardAndReimportsAsValid()
+    {
+        Ort.Require();
+        var net = Randomise(Architectures.SpikeCnn(128, [8, 8, 8, 8], [9, 5, 5, 3], 16, seed: 3, padding: ConvPadding.Valid), 11);
+        byte[] onnx = OnnxExporter.Export(net);
+        var back = OnnxImporter.Load(onnx, "valid cnn").Network;
+        Assert.All(back.Nodes.Select(n => n.Layer).OfType<Conv1d>(), c => Assert.Equal(ConvPadding.Valid, c.Padding));
+        using var session = new OnnxRuntimeSession(onnx);
+        var x = RandomInput(net, 20, 12);
+        var expected = Managed(net, x, 20);
+        var reimported = Managed(back, x, 20);
+        var actual = new float[expected.Length];
+        session.Run(x, 20, actual);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-4, $"element {i}: managed {expected[i]}, ORT {actual[i]}");
+            Assert.Equal(expected[i], reimported[i]);
+        }
+    }
+
+    [Fact]
+    public void SpikeCnn_ValidPaddingWindowThatLeavesAnOddLengthBeforeAPooling_IsRefusedWithTheRule()
+    {
+        // 64 − 8 = 56 → 28, 28 − 4 = 24 → 12, 12 − 2 = 10: fine; 66 − 8 = 58 → 29, 29 − 4 = 25 is odd before the pooling.
+        Assert.Equal([1], Architectures.SpikeCnn(64, [4, 4, 4], [9, 5, 3], 4, padding: ConvPadding.Valid).OutputShape);
+        var e = Assert.Throws<ArgumentException>(() => Architectures.SpikeCnn(66, [4, 4, 4], [9, 5, 3], 4, padding: ConvPadding.Valid));
+        Assert.Contains("window = 66", e.Message);
+        Assert.Contains("even", e.Message);
+    }
+
+    [Fact]
     public void OnnxRuntime_DilatedConv1dAndLeakyRelu_MatchesManagedForward()
     {
         Ort.Require();

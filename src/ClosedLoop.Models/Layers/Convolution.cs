@@ -2,17 +2,31 @@ using System.Numerics.Tensors;
 
 namespace ClosedLoop.Models.Layers;
 
+/// <summary>How a convolution treats the input's edges.</summary>
+public enum ConvPadding
+{
+    /// <summary>Zero padding of dilation·(kernel − 1)/2 per side: the output has the input's size.</summary>
+    Same,
+    /// <summary>No padding: only positions whose whole kernel lies inside the input, so each side loses
+    /// dilation·(kernel − 1)/2 positions. Every output then depends on real input only, which is what lets a streamed
+    /// (sample-by-sample) evaluation reuse every position it computed before.</summary>
+    Valid,
+}
+
 /// <summary>
-/// Convolution with stride 1 and "same" zero padding (output size = input size), optional dilation, and a bias per
-/// output channel. Weights are stored as ONNX lays them out, [out, in, kernel...]. The forward pass unfolds the
+/// Convolution with stride 1, "same" zero padding (output size = input size) or none ("valid",
+/// <see cref="ConvPadding"/>), optional dilation, and a bias per output channel. Weights are stored as ONNX lays them out, [out, in, kernel...]. The forward pass unfolds the
 /// input (im2col) and multiplies by the weights with the blocked <see cref="Gemm"/>; a 1×1 kernel skips the unfold.
 /// </summary>
 public abstract class Convolution : Layer
 {
-    private int _k, _p, _h, _w, _padH, _padW;
+    // Input [C, _h, _w] (_p = _h·_w), output [Cout, _ho, _wo] (_po = _ho·_wo); output (y, x) reads input
+    // (y + ky·dilH − _offH, x + kx·dilW − _offW).
+    private int _k, _p, _h, _w, _po, _ho, _wo, _offH, _offW;
 
-    private protected Convolution(int inChannels, int outChannels, int kernelH, int kernelW, int dilationH, int dilationW)
+    private protected Convolution(int inChannels, int outChannels, int kernelH, int kernelW, int dilationH, int dilationW, ConvPadding padding)
     {
+        if (!Enum.IsDefined(padding)) throw new ArgumentOutOfRangeException(nameof(padding), padding, "padding must be Same or Valid");
         Check(inChannels, "inChannels", 1, 4096);
         Check(outChannels, "outChannels", 1, 4096);
         if (kernelH % 2 == 0 || kernelW % 2 == 0 || kernelH < 1 || kernelW < 1 || kernelH > 255 || kernelW > 255)
@@ -25,6 +39,7 @@ public abstract class Convolution : Layer
         KernelW = kernelW;
         DilationH = dilationH;
         DilationW = dilationW;
+        Padding = padding;
         ParameterCount = outChannels * inChannels * kernelH * kernelW + outChannels;
     }
 
@@ -45,6 +60,12 @@ public abstract class Convolution : Layer
     public int DilationH { get; }
     /// <summary>Horizontal (1-D: temporal) dilation.</summary>
     public int DilationW { get; }
+    /// <summary>Edge handling: <see cref="ConvPadding.Same"/> keeps the size, <see cref="ConvPadding.Valid"/> shrinks it.</summary>
+    public ConvPadding Padding { get; }
+    /// <summary>Zero padding per side along the height (0 when <see cref="Padding"/> is valid).</summary>
+    public int PadH => Padding == ConvPadding.Same ? DilationH * (KernelH - 1) / 2 : 0;
+    /// <summary>Zero padding per side along the width / time (0 when <see cref="Padding"/> is valid).</summary>
+    public int PadW => Padding == ConvPadding.Same ? DilationW * (KernelW - 1) / 2 : 0;
     /// <summary>1 for traces [C, L], 2 for images [C, H, W].</summary>
     public abstract int SpatialRank { get; }
 
@@ -62,12 +83,18 @@ public abstract class Convolution : Layer
         _w = s[^1];
         _p = _h * _w;
         _k = InChannels * KernelH * KernelW;
-        _padH = DilationH * (KernelH - 1) / 2;
-        _padW = DilationW * (KernelW - 1) / 2;
-        return SpatialRank == 1 ? [OutChannels, _w] : [OutChannels, _h, _w];
+        _offH = PadH;
+        _offW = PadW;
+        int spanH = DilationH * (KernelH - 1), spanW = DilationW * (KernelW - 1);
+        _ho = SpatialRank == 1 ? 1 : Padding == ConvPadding.Same ? _h : _h - spanH;
+        _wo = Padding == ConvPadding.Same ? _w : _w - spanW;
+        if (_ho < 1 || _wo < 1)
+            throw new ArgumentException($"{this} needs an input longer than its kernel span ({(SpatialRank == 1 ? "" : $"{spanH + 1}×")}{spanW + 1}), got {ShapeMath.Format(s)}.");
+        _po = _ho * _wo;
+        return SpatialRank == 1 ? [OutChannels, _wo] : [OutChannels, _ho, _wo];
     }
 
-    internal override int WorkspaceSize => (IsPointwise ? 0 : 2 * _k * _p) + _k * OutChannels;
+    internal override int WorkspaceSize => (IsPointwise ? 0 : 2 * _k * _po) + _k * OutChannels;
 
     internal override void Initialize(Span<float> parameters, Random rng)
     {
@@ -83,14 +110,14 @@ public abstract class Convolution : Layer
             Gemm.Multiply(OutChannels, _k, _p, w, io.X0, _p, io.Y, _p, b, false);
             return;
         }
-        // Unfold and multiply a band of rows at a time so that the unfolded band stays in cache.
-        int rows = Math.Clamp(TileFloats / (_k * _w), 1, _h);
-        for (int y0 = 0; y0 < _h; y0 += rows)
+        // Unfold and multiply a band of output rows at a time so that the unfolded band stays in cache.
+        int rows = Math.Clamp(TileFloats / (_k * _wo), 1, _ho);
+        for (int y0 = 0; y0 < _ho; y0 += rows)
         {
-            int y1 = Math.Min(_h, y0 + rows), band = (y1 - y0) * _w;
+            int y1 = Math.Min(_ho, y0 + rows), band = (y1 - y0) * _wo;
             Span<float> cols = io.Work[..(_k * band)];
             Unfold(io.X0, cols, y0, y1);
-            Gemm.Multiply(OutChannels, _k, band, w, cols, band, io.Y[(y0 * _w)..], _p, b, false);
+            Gemm.Multiply(OutChannels, _k, band, w, cols, band, io.Y[(y0 * _wo)..], _po, b, false);
         }
     }
 
@@ -105,19 +132,19 @@ public abstract class Convolution : Layer
         if (IsPointwise) cols = io.X0;
         else
         {
-            Span<float> c = io.Work[..(_k * _p)];
-            Unfold(io.X0, c, 0, _h);
+            Span<float> c = io.Work[..(_k * _po)];
+            Unfold(io.X0, c, 0, _ho);
             cols = c;
         }
         for (int m = 0; m < OutChannels; m++)
         {
-            ReadOnlySpan<float> g = io.DY.Slice(m * _p, _p);
+            ReadOnlySpan<float> g = io.DY.Slice(m * _po, _po);
             db[m] += TensorPrimitives.Sum(g);
             Span<float> dwRow = dw.Slice(m * _k, _k);
-            for (int j = 0; j < _k; j++) dwRow[j] += TensorPrimitives.Dot(g, cols.Slice(j * _p, _p));
+            for (int j = 0; j < _k; j++) dwRow[j] += TensorPrimitives.Dot(g, cols.Slice(j * _po, _po));
         }
         if (io.DX0.IsEmpty) return;
-        Span<float> wt = io.Work.Slice(IsPointwise ? 0 : 2 * _k * _p, _k * OutChannels);
+        Span<float> wt = io.Work.Slice(IsPointwise ? 0 : 2 * _k * _po, _k * OutChannels);
         for (int m = 0; m < OutChannels; m++)
             for (int j = 0; j < _k; j++) wt[j * OutChannels + m] = w[m * _k + j];
         if (IsPointwise)
@@ -125,8 +152,8 @@ public abstract class Convolution : Layer
             Gemm.Multiply(_k, OutChannels, _p, wt, io.DY, _p, io.DX0, _p, default, true);
             return;
         }
-        Span<float> dcols = io.Work.Slice(_k * _p, _k * _p);
-        Gemm.Multiply(_k, OutChannels, _p, wt, io.DY, _p, dcols, _p, default, false);
+        Span<float> dcols = io.Work.Slice(_k * _po, _k * _po);
+        Gemm.Multiply(_k, OutChannels, _po, wt, io.DY, _po, dcols, _po, default, false);
         Fold(dcols, io.DX0);
     }
 
@@ -134,16 +161,16 @@ public abstract class Convolution : Layer
     /// <paramref name="cols"/> holds the input shifted by that kernel tap, zero outside.</summary>
     private void Unfold(ReadOnlySpan<float> x, Span<float> cols, int y0, int y1)
     {
-        int r = 0, band = (y1 - y0) * _w;
+        int r = 0, band = (y1 - y0) * _wo;
         for (int c = 0; c < InChannels; c++)
             for (int ky = 0; ky < KernelH; ky++)
                 for (int kx = 0; kx < KernelW; kx++, r++)
                 {
-                    int oy = ky * DilationH - _padH, ox = kx * DilationW - _padW;
-                    int xlo = Math.Max(0, -ox), xhi = Math.Min(_w, _w - ox);
+                    int oy = ky * DilationH - _offH, ox = kx * DilationW - _offW;
+                    int xlo = Math.Max(0, -ox), xhi = Math.Min(_wo, _w - ox);
                     for (int y = y0; y < y1; y++)
                     {
-                        Span<float> dst = cols.Slice(r * band + (y - y0) * _w, _w);
+                        Span<float> dst = cols.Slice(r * band + (y - y0) * _wo, _wo);
                         int sy = y + oy;
                         if (sy < 0 || sy >= _h || xhi <= xlo) { dst.Clear(); continue; }
                         dst[..xlo].Clear();
@@ -161,21 +188,21 @@ public abstract class Convolution : Layer
             for (int ky = 0; ky < KernelH; ky++)
                 for (int kx = 0; kx < KernelW; kx++, r++)
                 {
-                    int oy = ky * DilationH - _padH, ox = kx * DilationW - _padW;
-                    int xlo = Math.Max(0, -ox), xhi = Math.Min(_w, _w - ox);
+                    int oy = ky * DilationH - _offH, ox = kx * DilationW - _offW;
+                    int xlo = Math.Max(0, -ox), xhi = Math.Min(_wo, _w - ox);
                     if (xhi <= xlo) continue;
-                    for (int y = 0; y < _h; y++)
+                    for (int y = 0; y < _ho; y++)
                     {
                         int sy = y + oy;
                         if (sy < 0 || sy >= _h) continue;
                         Span<float> dst = dx.Slice(c * _p + sy * _w + xlo + ox, xhi - xlo);
-                        TensorPrimitives.Add(dst, dcols.Slice(r * _p + y * _w + xlo, xhi - xlo), dst);
+                        TensorPrimitives.Add(dst, dcols.Slice(r * _po + y * _wo + xlo, xhi - xlo), dst);
                     }
                 }
     }
 }
 
-/// <summary>1-D convolution over traces [C, L]: stride 1, same padding, optional dilation (a dilated stack sees a long window cheaply).</summary>
+/// <summary>1-D convolution over traces [C, L]: stride 1, same or valid padding, optional dilation (a dilated stack sees a long window cheaply).</summary>
 public sealed class Conv1d : Convolution
 {
     /// <summary>Creates the layer.</summary>
@@ -183,17 +210,18 @@ public sealed class Conv1d : Convolution
     /// <param name="outChannels">Output channels (filters).</param>
     /// <param name="kernelSize">Kernel length in samples; odd.</param>
     /// <param name="dilation">Spacing of the kernel taps in samples (1 = contiguous).</param>
-    public Conv1d(int inChannels, int outChannels, int kernelSize, int dilation = 1)
-        : base(inChannels, outChannels, 1, kernelSize, 1, dilation) { }
+    /// <param name="padding">Same (output length = input length) or valid (no padding, shorter output).</param>
+    public Conv1d(int inChannels, int outChannels, int kernelSize, int dilation = 1, ConvPadding padding = ConvPadding.Same)
+        : base(inChannels, outChannels, 1, kernelSize, 1, dilation, padding) { }
 
     /// <inheritdoc />
     public override int SpatialRank => 1;
 
     /// <inheritdoc />
-    public override string ToString() => $"Conv1d({InChannels}→{OutChannels}, k={KernelW}{(DilationW > 1 ? $", dilation {DilationW}" : "")})";
+    public override string ToString() => $"Conv1d({InChannels}→{OutChannels}, k={KernelW}{(DilationW > 1 ? $", dilation {DilationW}" : "")}{(Padding == ConvPadding.Valid ? ", valid" : "")})";
 }
 
-/// <summary>2-D convolution over images [C, H, W]: stride 1, same padding, optional dilation.</summary>
+/// <summary>2-D convolution over images [C, H, W]: stride 1, same or valid padding, optional dilation.</summary>
 public sealed class Conv2d : Convolution
 {
     /// <summary>Creates the layer with a square kernel.</summary>
@@ -201,16 +229,17 @@ public sealed class Conv2d : Convolution
     /// <param name="outChannels">Output channels (filters).</param>
     /// <param name="kernelSize">Kernel height and width; odd.</param>
     /// <param name="dilation">Spacing of the kernel taps in pixels (1 = contiguous).</param>
-    public Conv2d(int inChannels, int outChannels, int kernelSize, int dilation = 1)
-        : base(inChannels, outChannels, kernelSize, kernelSize, dilation, dilation) { }
+    /// <param name="padding">Same (output size = input size) or valid (no padding, smaller output).</param>
+    public Conv2d(int inChannels, int outChannels, int kernelSize, int dilation = 1, ConvPadding padding = ConvPadding.Same)
+        : base(inChannels, outChannels, kernelSize, kernelSize, dilation, dilation, padding) { }
 
     /// <summary>Creates the layer with a rectangular kernel (used by the ONNX importer).</summary>
-    public Conv2d(int inChannels, int outChannels, int kernelH, int kernelW, int dilationH, int dilationW)
-        : base(inChannels, outChannels, kernelH, kernelW, dilationH, dilationW) { }
+    public Conv2d(int inChannels, int outChannels, int kernelH, int kernelW, int dilationH, int dilationW, ConvPadding padding = ConvPadding.Same)
+        : base(inChannels, outChannels, kernelH, kernelW, dilationH, dilationW, padding) { }
 
     /// <inheritdoc />
     public override int SpatialRank => 2;
 
     /// <inheritdoc />
-    public override string ToString() => $"Conv2d({InChannels}→{OutChannels}, {KernelH}×{KernelW}{(DilationW > 1 || DilationH > 1 ? $", dilation {DilationH}×{DilationW}" : "")})";
+    public override string ToString() => $"Conv2d({InChannels}→{OutChannels}, {KernelH}×{KernelW}{(DilationW > 1 || DilationH > 1 ? $", dilation {DilationH}×{DilationW}" : "")}{(Padding == ConvPadding.Valid ? ", valid" : "")})";
 }

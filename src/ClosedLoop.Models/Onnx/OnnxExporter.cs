@@ -59,7 +59,7 @@ public static class OnnxExporter
                     long[] wdims = c.SpatialRank == 2 ? [c.OutChannels, c.InChannels, c.KernelH, c.KernelW] : [c.OutChannels, c.InChannels, c.KernelW];
                     initializers.Add(Tensor(id + ".weight", wdims, p[..c.WeightCount]));
                     initializers.Add(Tensor(id + ".bias", [c.OutChannels], p[c.WeightCount..]));
-                    long padH = c.DilationH * (c.KernelH - 1) / 2, padW = c.DilationW * (c.KernelW - 1) / 2;
+                    long padH = c.PadH, padW = c.PadW;
                     bool two = c.SpatialRank == 2;
                     graph.Message(GraphNode, Node("Conv", id, [x, id + ".weight", id + ".bias"], [y],
                         Ints("kernel_shape", two ? [c.KernelH, c.KernelW] : [c.KernelW]),

@@ -23,7 +23,7 @@ public sealed record OnnxModel(Network Network, string InputName, string OutputN
 /// Reads ONNX models of the subset <see cref="OnnxExporter"/> writes (and the same operators written by other tools)
 /// into a managed <see cref="Network"/>: for fallback inference without ONNX Runtime and for fine-tuning. Supported:
 /// one float input [N, C, L] or [N, C, H, W] (fixed sizes after the batch) and one output; Conv (group 1, stride 1,
-/// odd kernels with "same" padding, any dilation), Relu, LeakyRelu, Sigmoid, Elu, Softplus, Tanh, MaxPool (2 / 2×2,
+/// odd kernels, "same" or "valid" padding, any dilation), Relu, LeakyRelu, Sigmoid, Elu, Softplus, Tanh, MaxPool (2 / 2×2,
 /// stride = kernel), Resize/Upsample (nearest, scale 2 on the spatial axes), Concat (channel axis, two inputs),
 /// Flatten (axis 1), Gemm (alpha = beta = 1, transA = 0), Identity and Dropout (as identity). Weights may be in
 /// raw_data or float_data.
@@ -157,17 +157,21 @@ public static class OnnxImporter
         if (strides.Any(s => s != 1)) throw new OnnxFormatException(where($"strides [{string.Join(", ", strides)}]; only stride 1 is supported"));
         string autoPad = node.String("auto_pad", "NOTSET");
         long[] pads = node.Ints("pads") ?? new long[2 * rank];
+        bool allSame = true, allValid = true;
         for (int i = 0; i < rank; i++)
         {
-            if (k[i] % 2 == 0) throw new OnnxFormatException(where($"even kernel size {k[i]}; only odd kernels with 'same' padding are supported"));
+            if (k[i] % 2 == 0) throw new OnnxFormatException(where($"even kernel size {k[i]}; only odd kernels are supported"));
             long same = dil[i] * (k[i] - 1) / 2;
-            bool ok = autoPad is "SAME_UPPER" or "SAME_LOWER" || (autoPad == "NOTSET" && pads[i] == same && pads[i + rank] == same);
-            if (!ok) throw new OnnxFormatException(where($"padding [{string.Join(", ", pads)}] (auto_pad {autoPad}) does not keep the size; only 'same' padding ({same} per side) is supported"));
+            allSame &= autoPad is "SAME_UPPER" or "SAME_LOWER" || (autoPad == "NOTSET" && pads[i] == same && pads[i + rank] == same);
+            allValid &= autoPad == "VALID" || (autoPad == "NOTSET" && pads[i] == 0 && pads[i + rank] == 0);
         }
+        if (!allSame && !allValid)
+            throw new OnnxFormatException(where($"padding [{string.Join(", ", pads)}] (auto_pad {autoPad}) is neither 'same' ({string.Join(", ", Enumerable.Range(0, rank).Select(i => dil[i] * (k[i] - 1) / 2))} per side) nor 'valid' (0) in every dimension; only those two are supported"));
+        var padding = allSame ? ConvPadding.Same : ConvPadding.Valid;
         int m = (int)w.Dims[0], c = (int)w.Dims[1];
         Convolution layer = rank == 1
-            ? new Conv1d(c, m, (int)k[0], (int)dil[0])
-            : new Conv2d(c, m, (int)k[0], (int)k[1], (int)dil[0], (int)dil[1]);
+            ? new Conv1d(c, m, (int)k[0], (int)dil[0], padding)
+            : new Conv2d(c, m, (int)k[0], (int)k[1], (int)dil[0], (int)dil[1], padding);
         int id = b.Add(layer, x);
         parameters.AddRange(w.Data);
         if (bias is null) parameters.AddRange(new float[m]);
