@@ -1,5 +1,6 @@
 using ClosedLoop.Core;
 using ClosedLoop.Models.Inference;
+using ClosedLoop.Models.Layers;
 using ClosedLoop.Spikes.Cnn;
 
 namespace ClosedLoop.Spikes.Tests;
@@ -85,6 +86,34 @@ public class SpikeCnnSyntheticTests
         var back = SpikeCnnModel.Load(model.ToOnnx(), "mixed.onnx");
         Assert.Equal(SpikeCnnNormalisation.Noise, back.Normalisation);
         Assert.Equal("noise", back.Metadata["normalisation_kind"]);
+    }
+
+    [Fact]
+    public void ValidPaddingTraining_GivesAValidModelThatCostsWhatTheSettingsSay()
+    {
+        var real = Enumerable.Range(0, 2).Select(i =>
+        {
+            var s = Synthetic.Make(3000, 100, 0.5, 1.5, 1.0, 0.1, seed: 50 + i);
+            return new SpikeTrainingTrace(s.Calcium.Select(v => (double)v).ToArray(), s.Spikes, 100);
+        }).ToList();
+        var settings = new SpikeCnnSettings { WindowSamples = 64, LookAheadSamples = 16, Filters = [4, 4, 4], Kernels = [9, 5, 3], Hidden = 8,
+            Padding = ConvPadding.Valid, TrainingWindows = 1000, Epochs = 1, NoiseFactors = [1], ResampleRatesHz = [], SyntheticFraction = 0 };
+        settings.Validate();
+        // 64 − 8 = 56 → 28, 28 − 4 = 24 → 12, 12 − 2 = 10 positions × 4 filters into the dense layer.
+        Assert.Equal(4 * 9 + 4 * 4 * 5 + 4 * 4 * 3 + 10 * 4 * 8 + 8, settings.StreamingMultiplyAdds);
+        var model = SpikeCnnTrainer.Train(real, [], settings, seed: 3);
+        Assert.Equal(settings.StreamingMultiplyAdds, model.StreamingMultiplyAdds);
+        var back = SpikeCnnModel.Load(model.ToOnnx(), "valid.onnx");
+        Assert.All(back.Network.Nodes.Select(n => n.Layer).OfType<Conv1d>(), c => Assert.Equal(ConvPadding.Valid, c.Padding));
+    }
+
+    [Fact]
+    public void ValidPadding_WindowLeavingAnOddLengthBeforeAPooling_NamesTheWindow()
+    {
+        // 64 − 6 = 58 → 29, 29 − 4 = 25: odd before the second pooling.
+        var e = Assert.Throws<SettingException>(() => new SpikeCnnSettings { WindowSamples = 64, Filters = [8, 8, 8], Kernels = [7, 5, 3], Padding = ConvPadding.Valid }.Validate());
+        Assert.Contains("WindowSamples", e.Message);
+        Assert.Contains("even", e.Message);
     }
 
     [Fact]

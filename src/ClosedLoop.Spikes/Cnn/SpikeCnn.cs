@@ -12,7 +12,8 @@ namespace ClosedLoop.Spikes.Cnn;
 /// <summary>Settings of the CASCADE-like spike CNN: window, look-ahead, architecture, augmentation and training.</summary>
 public sealed record SpikeCnnSettings
 {
-    /// <summary>Samples per input window (multiple of 4 and of 2^(convolutions − 1)).</summary>
+    /// <summary>Samples per input window: a multiple of 4; with same padding also of 2^(convolutions − 1), with valid
+    /// padding such that the length before each pooling is even (see <see cref="Architectures.SpikeCnn"/>).</summary>
     public int WindowSamples { get; init; } = 128;
 
     /// <summary>Future samples the window holds after the inferred sample t (added latency = this / rate).</summary>
@@ -29,6 +30,10 @@ public sealed record SpikeCnnSettings
 
     /// <summary>Units of the dense hidden layer.</summary>
     public int Hidden { get; init; } = 16;
+
+    /// <summary>Edge handling of the convolutions: same (zero padding at the window's edges) or valid (none, so every
+    /// position of every layer can be computed once when the network is streamed).</summary>
+    public ConvPadding Padding { get; init; } = ConvPadding.Same;
 
     /// <summary>Gaussian smoothing of the ground-truth spikes, samples (σ).</summary>
     public double TargetSigmaSamples { get; init; } = 1.5;
@@ -70,16 +75,23 @@ public sealed record SpikeCnnSettings
 
     /// <summary>
     /// Multiply-adds per model sample when the network runs as a stream (each convolution output computed once):
-    /// Σ_i F_(i−1)·F_i·K_i + (W / 2^(n−1))·F_n·H + H, with F_0 = 1.
+    /// Σ_i F_(i−1)·F_i·K_i + L_n·F_n·H + H, with F_0 = 1 and L_n the last convolution's output length (W / 2^(n−1)
+    /// with same padding; shorter with valid padding, each convolution taking K − 1 samples off).
     /// </summary>
     public int StreamingMultiplyAdds
     {
         get
         {
-            long sum = 0, inCh = 1;
-            for (int i = 0; i < Math.Min(Filters.Length, Kernels.Length); i++) { sum += inCh * Filters[i] * Kernels[i]; inCh = Filters[i]; }
-            int n = Filters.Length;
-            sum += (long)(WindowSamples >> Math.Max(0, n - 1)) * inCh * Hidden + Hidden;
+            long sum = 0, inCh = 1, length = WindowSamples;
+            int n = Math.Min(Filters.Length, Kernels.Length);
+            for (int i = 0; i < n; i++)
+            {
+                sum += inCh * Filters[i] * Kernels[i];
+                inCh = Filters[i];
+                if (Padding == ConvPadding.Valid) length -= Kernels[i] - 1;
+                if (i < n - 1) length /= 2;
+            }
+            sum += Math.Max(0, length) * inCh * Hidden + Hidden;
             return (int)Math.Min(int.MaxValue, sum);
         }
     }
@@ -104,12 +116,12 @@ public sealed record SpikeCnnSettings
         foreach (var f in Filters) Check.InRange("Filters", f, 1, 256);
         foreach (var k in Kernels)
             if (k < 1 || k > 255 || k % 2 == 0) throw new SettingException("Kernels", k, "an odd length 1 … 255");
-        int factor = 1 << (Filters.Length - 1);
-        if (WindowSamples % factor != 0)
-            throw new SettingException("WindowSamples", WindowSamples, $"a multiple of {factor} with {Filters.Length} convolutions");
+        if (!Enum.IsDefined(Padding)) throw new SettingException("Padding", Padding, "same or valid");
+        try { Architectures.SpikeCnn(WindowSamples, Filters, Kernels, Hidden, padding: Padding); }
+        catch (ArgumentException ex) { throw new SettingException("WindowSamples", WindowSamples, ex.Message); }
         if (StreamingMultiplyAdds > MaxStreamingMultiplyAdds)
             throw new SettingException("Filters/Kernels/Hidden/WindowSamples", StreamingMultiplyAdds,
-                $"at most {MaxStreamingMultiplyAdds} streaming multiply-adds per model sample (Σ F·F·K + (W/2^(n−1))·F·H + H)");
+                $"at most {MaxStreamingMultiplyAdds} streaming multiply-adds per model sample (Σ F·F·K + L·F·H + H)");
     }
 }
 
@@ -242,7 +254,7 @@ public sealed record SpikeCnnModel(Network Network, int LookAheadSamples, double
     public int WindowSamples => Network.InputShape[^1];
 
     /// <summary>Multiply-adds per model sample when the network runs as a stream (each convolution output computed once,
-    /// the dense layers per sample): the convolutions' and dense layers' weight counts, Σ F·F·K + (W/2^(n−1))·F·H + H.</summary>
+    /// the dense layers per sample): the convolutions' and dense layers' weight counts, Σ F·F·K + L·F·H + H (L: the last convolution's output length).</summary>
     public int StreamingMultiplyAdds => Network.Nodes.Sum(n => n.Layer switch
     {
         Conv1d c => c.WeightCount,
@@ -428,7 +440,7 @@ public static class SpikeCnnTrainer
             SpikeCnnPreprocessing.FillWindow(px[k], t, look, inputs.AsSpan(i * w, w));
             targets[i] = py[k][t];
         }
-        var net = Architectures.SpikeCnn(w, settings.Filters, settings.Kernels, settings.Hidden, seed);
+        var net = Architectures.SpikeCnn(w, settings.Filters, settings.Kernels, settings.Hidden, seed, settings.Padding);
         var trainer = new Trainer(net, new TrainerSettings
         {
             Loss = settings.Loss, LearningRate = settings.LearningRate, BatchSize = settings.BatchSize,
