@@ -96,7 +96,6 @@ public static class SpikesCommand
         public readonly Option<string> Padding = new("--padding") { Description = "same (zero padding at the window's edges) or valid (none; streams without recomputing edges).", DefaultValueFactory = _ => D.Padding == ConvPadding.Valid ? "valid" : "same" };
         public readonly Option<string> Normalisation = new("--normalisation") { Description = "sd (divide by the trace's s.d.) or noise (divide by median |Δx| / 0.954).", DefaultValueFactory = _ => D.Normalisation == SpikeCnnNormalisation.Noise ? "noise" : "sd" };
         public readonly Option<string> Loss = new("--loss") { Description = "Training loss: poisson (Poisson NLL of the rate) or mse (mean squared error).", DefaultValueFactory = _ => D.Loss == LossKind.MeanSquaredError ? "mse" : "poisson" };
-        public readonly Option<double> FinalLr = new("--final-lr-fraction") { Description = "Learning rate at the end of training as a fraction of the initial 2e-3 (half-cosine decay; 1 = constant).", DefaultValueFactory = _ => D.FinalLearningRateFraction };
         public readonly Option<int> Windows = new("--windows") { Description = "Training windows drawn per model.", DefaultValueFactory = _ => D.TrainingWindows };
         public readonly Option<int> Epochs = new("--epochs") { Description = "Epochs over the drawn windows.", DefaultValueFactory = _ => D.Epochs };
         public readonly Option<string> Resample = new("--resample-hz") { Description = "Frame rates (Hz, comma-separated) each real training trace is resampled to and back; empty: none.", DefaultValueFactory = _ => string.Join(",", D.ResampleRatesHz) };
@@ -110,7 +109,7 @@ public static class SpikesCommand
 
         public void AddTo(Command cmd)
         {
-            foreach (var o in new Option[] { Data, Datasets, Models, Seed, ModelRate, Look, Window, Filters, Kernels, Hidden, Padding, Normalisation, Loss, FinalLr, Windows, Epochs, Resample, Noise, Sigma,
+            foreach (var o in new Option[] { Data, Datasets, Models, Seed, ModelRate, Look, Window, Filters, Kernels, Hidden, Padding, Normalisation, Loss, Windows, Epochs, Resample, Noise, Sigma,
                 SynFraction, SynIndicators, SynTraces, SynNu, SynRates })
                 cmd.Options.Add(o);
         }
@@ -119,7 +118,7 @@ public static class SpikesCommand
         {
             ModelRateHz = p.GetValue(ModelRate), LookAheadSamples = p.GetValue(Look), WindowSamples = p.GetValue(Window),
             Filters = Ints(p.GetValue(Filters), "--filters"), Kernels = Ints(p.GetValue(Kernels), "--kernels"), Hidden = p.GetValue(Hidden),
-            Padding = ParsePadding(p.GetValue(Padding)), Loss = ParseLoss(p.GetValue(Loss)), FinalLearningRateFraction = p.GetValue(FinalLr), Normalisation = ParseNormalisation(p.GetValue(Normalisation)), TrainingWindows = p.GetValue(Windows), Epochs = p.GetValue(Epochs),
+            Padding = ParsePadding(p.GetValue(Padding)), Loss = ParseLoss(p.GetValue(Loss)), Normalisation = ParseNormalisation(p.GetValue(Normalisation)), TrainingWindows = p.GetValue(Windows), Epochs = p.GetValue(Epochs),
             ResampleRatesHz = Doubles(p.GetValue(Resample)), NoiseFactors = Doubles(p.GetValue(Noise)), TargetSigmaSamples = p.GetValue(Sigma),
             SyntheticFraction = p.GetValue(SynFraction),
         };

@@ -136,21 +136,6 @@ public class TrainingTests
     }
 
     [Fact]
-    public void Fit_WithCosineDecay_EndsNearTheFinalRateAndStillLearns()
-    {
-        const int window = 32;
-        var (x, y, count) = CalciumWindows(4, 232, window, 43);
-        var net = Architectures.SpikeCnn(window, [4, 4], [7, 3], hidden: 8, seed: 2, padding: ConvPadding.Valid);
-        var trainer = new Trainer(net, new TrainerSettings { Loss = LossKind.PoissonNll, LearningRate = 3e-3, FinalLearningRateFraction = 0.05, BatchSize = 32, Seed = 1 });
-        var losses = trainer.Fit(x, y, count, epochs: 4);
-        // The last step ran at lr·(0.05 + 0.95·(1 + cos(π(S−1)/S))/2), within a few per cent of 0.05·lr.
-        Assert.InRange(trainer.Optimizer.LearningRate, 3e-3 * 0.05, 3e-3 * 0.06);
-        Assert.True(losses[^1] < losses[0], $"loss did not fall: {losses[0]} → {losses[^1]}");
-        var e = Assert.Throws<ClosedLoop.Core.SettingException>(() => new Trainer(net, new TrainerSettings { FinalLearningRateFraction = 1.5 }));
-        Assert.Contains("finalLearningRateFraction", e.Message);
-    }
-
-    [Fact]
     public void Trainer_TargetsOfWrongSize_ErrorGivesOutputShape()
     {
         var net = Architectures.SpikeCnn(16, [4, 4], [3, 3], hidden: 4);

@@ -13,9 +13,6 @@ public sealed record TrainerSettings
     public double Beta2 { get; init; } = 0.999;
     /// <summary>Adam ε.</summary>
     public double Epsilon { get; init; } = 1e-8;
-    /// <summary>Learning rate at the end of <see cref="Trainer.Fit"/> as a fraction of <see cref="LearningRate"/>: the rate
-    /// follows a half cosine from one to the other over all of Fit's steps (1 = constant, the default).</summary>
-    public double FinalLearningRateFraction { get; init; } = 1;
     /// <summary>Decoupled weight decay (0 = none).</summary>
     public double WeightDecay { get; init; }
     /// <summary>Samples per mini-batch (1–4096).</summary>
@@ -42,7 +39,6 @@ public sealed class Trainer
         Settings = settings ?? new TrainerSettings();
         ClosedLoop.Core.Check.InRange("batchSize", Settings.BatchSize, 1, 4096);
         ClosedLoop.Core.Check.InRange("threads", Settings.Threads, 1, 64);
-        ClosedLoop.Core.Check.InRange("finalLearningRateFraction", Settings.FinalLearningRateFraction, 0, 1);
         _adam = new AdamOptimizer(network.Parameters.Length, Settings.LearningRate, Settings.Beta1, Settings.Beta2, Settings.Epsilon, Settings.WeightDecay);
         _rng = new Random(Settings.Seed);
         _net.Threads = Settings.Threads;
@@ -81,8 +77,6 @@ public sealed class Trainer
         if (_batchIn.Length < bs * inSize) { _batchIn = new float[bs * inSize]; _batchTarget = new float[bs * outSize]; }
         var order = Enumerable.Range(0, samples).ToArray();
         var losses = new double[epochs];
-        double lr0 = Settings.LearningRate, lrEnd = lr0 * Settings.FinalLearningRateFraction;
-        long step = 0, steps = (long)epochs * ((samples + bs - 1) / bs);
         for (int e = 0; e < epochs; e++)
         {
             _rng.Shuffle(order);
@@ -97,8 +91,6 @@ public sealed class Trainer
                     inputs.AsSpan(s * inSize, inSize).CopyTo(_batchIn.AsSpan(j * inSize));
                     targets.AsSpan(s * outSize, outSize).CopyTo(_batchTarget.AsSpan(j * outSize));
                 }
-                if (lrEnd != lr0) _adam.LearningRate = lrEnd + (lr0 - lrEnd) * 0.5 * (1 + Math.Cos(Math.PI * step / steps));
-                step++;
                 sum += Step(_batchIn.AsSpan(0, n * inSize), _batchTarget.AsSpan(0, n * outSize), n);
                 batches++;
             }

@@ -54,10 +54,6 @@ public sealed record SpikeCnnSettings
     /// <summary>Adam learning rate.</summary>
     public double LearningRate { get; init; } = 2e-3;
 
-    /// <summary>Learning rate at the end of training as a fraction of <see cref="LearningRate"/> (half-cosine decay;
-    /// 1 = constant).</summary>
-    public double FinalLearningRateFraction { get; init; } = 1;
-
     /// <summary>Training loss: Poisson NLL (default) or mean squared error.</summary>
     public LossKind Loss { get; init; } = LossKind.PoissonNll;
 
@@ -111,7 +107,6 @@ public sealed record SpikeCnnSettings
         Check.InRange("TrainingWindows", TrainingWindows, 16, 10_000_000);
         Check.InRange("Epochs", Epochs, 1, 1000);
         Check.InRange("BatchSize", BatchSize, 1, 4096);
-        Check.InRange("FinalLearningRateFraction", FinalLearningRateFraction, 0, 1);
         foreach (var f in NoiseFactors) Check.InRange("NoiseFactors", f, 1, 20);
         foreach (var r in ResampleRatesHz) Check.InRange("ResampleRatesHz", r, 1, 10_000);
         Check.InRange("SyntheticFraction", SyntheticFraction, 0, 1);
@@ -448,7 +443,7 @@ public static class SpikeCnnTrainer
         var net = Architectures.SpikeCnn(w, settings.Filters, settings.Kernels, settings.Hidden, seed, settings.Padding);
         var trainer = new Trainer(net, new TrainerSettings
         {
-            Loss = settings.Loss, LearningRate = settings.LearningRate, FinalLearningRateFraction = settings.FinalLearningRateFraction, BatchSize = settings.BatchSize,
+            Loss = settings.Loss, LearningRate = settings.LearningRate, BatchSize = settings.BatchSize,
             Threads = settings.Threads, Seed = seed,
         });
         trainer.Fit(inputs, targets, samples, settings.Epochs, progress);
