@@ -1,6 +1,7 @@
 using ClosedLoop.Core;
 using ClosedLoop.Models;
 using ClosedLoop.Models.Inference;
+using ClosedLoop.Models.Layers;
 using ClosedLoop.Spikes.Cnn;
 
 namespace ClosedLoop.Spikes.Tests;
@@ -48,9 +49,9 @@ public class StreamingSpikeCnnTests
         return worst;
     }
 
-    private static Network RandomNetwork(int window, int[] filters, int[] kernels, int hidden, int seed)
+    private static Network RandomNetwork(int window, int[] filters, int[] kernels, int hidden, int seed, ConvPadding padding = ConvPadding.Same)
     {
-        var net = Architectures.SpikeCnn(window, filters, kernels, hidden, seed);
+        var net = Architectures.SpikeCnn(window, filters, kernels, hidden, seed, padding);
         // Non-zero biases and a spread of weights, so every edge case of padding and pooling matters.
         var rng = new Random(seed + 100);
         var p = net.Parameters;
@@ -70,6 +71,45 @@ public class StreamingSpikeCnnTests
         var net = RandomNetwork(window, filters, kernels, hidden, seed: window + filters.Length);
         double err = MaxStreamingError(net, rois, window * 3 + 7, seed: 2);
         Assert.True(err < 1e-4, $"largest relative difference to the window forward {err:g3}");
+    }
+
+    [Theory]
+    [InlineData(128, new[] { 8, 8, 8, 8 }, new[] { 9, 5, 5, 3 }, 16, 21)] // the shape the valid ensemble is trained in
+    [InlineData(64, new[] { 8, 8, 8 }, new[] { 9, 5, 3 }, 16, 13)]
+    [InlineData(40, new[] { 3 }, new[] { 11 }, 7, 17)]                  // one convolution, no pooling
+    [InlineData(30, new[] { 5, 4, 6 }, new[] { 3, 3, 3 }, 9, 8)]        // three convolutions
+    [InlineData(24, new[] { 6, 10 }, new[] { 7, 9 }, 12, 5)]            // the last convolution leaves one position
+    [InlineData(24, new[] { 1, 1 }, new[] { 1, 5 }, 1, 3)]              // 1×1 kernel, single channels and hidden unit
+    public void Stream_OfAValidNetwork_EqualsTheWindowForward_AfterTheFirstWindow(int window, int[] filters, int[] kernels, int hidden, int rois)
+    {
+        var net = RandomNetwork(window, filters, kernels, hidden, seed: window + 3 * filters.Length, ConvPadding.Valid);
+        var stream = new StreamingSpikeCnn(net, 1);
+        // No position reaches a padding: a step computes each layer's new column and the dense layers only.
+        long columns = 0, cin = 1;
+        for (int l = 0; l < filters.Length; l++) { columns += kernels[l] * cin * filters[l]; cin = filters[l]; }
+        int lastLength = net.Nodes.Select(n => n.Layer).OfType<Dense>().First().InFeatures / filters[^1];
+        Assert.Equal(columns + (long)lastLength * filters[^1] * hidden + hidden, stream.MultiplyAddsPerStep);
+        double err = MaxStreamingError(net, rois, window * 3 + 7, seed: 4);
+        Assert.True(err < 1e-4, $"largest relative difference to the window forward {err:g3}");
+    }
+
+    [Fact]
+    public void Stream_RefusesMixedPadding_NamingTheModel()
+    {
+        var g = new NetworkBuilder(1, 32);
+        g.Add(new Conv1d(1, 4, 5, padding: ConvPadding.Valid));
+        g.Add(new Activation(ActivationKind.Relu));
+        g.Add(MaxPool.OneD());
+        g.Add(new Conv1d(4, 4, 3));
+        g.Add(new Activation(ActivationKind.Relu));
+        g.Add(new Flatten());
+        g.Add(new Dense(6));
+        g.Add(new Activation(ActivationKind.Relu));
+        g.Add(new Dense(1));
+        g.Add(new Activation(ActivationKind.Softplus));
+        var ex = Assert.Throws<SettingException>(() => new StreamingSpikeCnn(g.Build(), 4, "mixed.onnx"));
+        Assert.Contains("mixed.onnx", ex.Message);
+        Assert.Contains("same and valid padding", ex.Message);
     }
 
     [Fact]
@@ -104,10 +144,10 @@ public class StreamingSpikeCnnTests
     public void Stream_RejectsANetworkOutsideTheFamily_NamingIt()
     {
         var g = new NetworkBuilder(1, 16);
-        g.Add(new ClosedLoop.Models.Layers.Conv1d(1, 4, 3, dilation: 2));
-        g.Add(new ClosedLoop.Models.Layers.Activation(ClosedLoop.Models.Layers.ActivationKind.Relu));
-        g.Add(new ClosedLoop.Models.Layers.Flatten());
-        g.Add(new ClosedLoop.Models.Layers.Dense(1));
+        g.Add(new Conv1d(1, 4, 3, dilation: 2));
+        g.Add(new Activation(ClosedLoop.Models.Layers.ActivationKind.Relu));
+        g.Add(new Flatten());
+        g.Add(new Dense(1));
         var ex = Assert.Throws<SettingException>(() => new StreamingSpikeCnn(g.Build(), 4, "odd.onnx"));
         Assert.Contains("odd.onnx", ex.Message);
         Assert.Contains("dilat", ex.Message);

@@ -29,7 +29,10 @@ public sealed unsafe class StreamingSpikeCnn
 
     private sealed class ConvLayer
     {
-        public int Cin, Cout, K, R, Length, Stride, Left, Right;
+        // Length: output positions; InLength: input positions (= Length for same padding, Length + K − 1 for valid);
+        // Pad: zeros on each side of the input (K / 2 for same padding, 0 for valid). Output position p reads input
+        // positions p − Pad … p − Pad + K − 1.
+        public int Cin, Cout, K, Pad, InLength, Length, Stride, Left, Right;
         public bool HasInterior;
         public bool PoolInput; // the input is the max-pooled output of the previous layer
         public float[] Weights = [];  // [ceil(Cout/8)][K][Cin][8]
@@ -74,6 +77,10 @@ public sealed unsafe class StreamingSpikeCnn
         while (i < nodes.Count && nodes[i].Layer is Conv1d conv)
         {
             if (conv.DilationW != 1) throw Unsupported(source, $"{conv} (dilated convolutions are not in the family)");
+            if (convs.Count > 0 && conv.Padding != convs[0].Conv.Padding)
+                throw Unsupported(source, $"{convs[0].Conv} and {conv}: convolutions with both same and valid padding (streaming needs one padding for all)");
+            if (conv.Padding == ConvPadding.Same && conv.KernelW % 2 == 0)
+                throw Unsupported(source, $"{conv} (an even kernel with same padding)");
             if (pooled == false && convs.Count > 0) throw Unsupported(source, "two convolutions without a pooling between them");
             convs.Add((conv, nodes[i].ParameterOffset));
             i++;
@@ -96,16 +103,20 @@ public sealed unsafe class StreamingSpikeCnn
         for (int l = 0; l < convs.Count; l++)
         {
             var (conv, offset) = convs[l];
+            int pad = conv.PadW;
+            int outLength = length + 2 * pad - (conv.KernelW - 1);
+            if (outLength < 1) throw Unsupported(source, $"{conv} on {length} positions (no output left)");
             var layer = new ConvLayer
             {
-                Cin = conv.InChannels, Cout = conv.OutChannels, K = conv.KernelW, R = conv.KernelW / 2,
-                Length = length, Stride = 1 << l, PoolInput = l > 0,
+                Cin = conv.InChannels, Cout = conv.OutChannels, K = conv.KernelW, Pad = pad,
+                InLength = length, Length = outLength, Stride = 1 << l, PoolInput = l > 0,
             };
+            length = outLength;
             var interior = new bool[length];
             for (int p = 0; p < length; p++)
             {
                 bool ok = true;
-                for (int q = p - layer.R; q <= p + layer.R && ok; q++) ok = q >= 0 && q < length && inInterior[q];
+                for (int q = p - pad; q < p - pad + layer.K && ok; q++) ok = q >= 0 && q < layer.InLength && inInterior[q];
                 interior[p] = ok;
             }
             int left = 0; while (left < length && !interior[left]) left++;
@@ -166,7 +177,7 @@ public sealed unsafe class StreamingSpikeCnn
         _dense2Bias = parameters[d2Offset + _hidden];
 
         int gather = _lastLength * _lastChannels;
-        foreach (var layer in _layers) gather = Math.Max(gather, (Math.Max(layer.Left, layer.Right + 1) + 2 * layer.R) * layer.Cin);
+        foreach (var layer in _layers) gather = Math.Max(gather, (Math.Max(layer.Left, layer.Right + 1) + layer.K - 1) * layer.Cin);
         _gather = GC.AllocateArray<float>(gather * Lanes, pinned: true);
         _hiddenBuf = GC.AllocateArray<float>(hb * Lanes * Lanes, pinned: true);
         MultiplyAddsPerStep = _layers.Sum(l => (long)ComputedTaps(l) * l.Cin * l.Cout) + (long)_hidden * _lastLength * _lastChannels + _hidden;
@@ -180,7 +191,7 @@ public sealed unsafe class StreamingSpikeCnn
         int taps = l.HasInterior ? l.K : 0;
         for (int p = 0; p < l.Length; p++)
             if (p < l.Left || p >= l.Length - l.Right)
-                taps += Math.Min(l.K - 1, l.Length - 1 - p + l.R) - Math.Max(0, l.R - p) + 1;
+                taps += Math.Min(l.K - 1, l.InLength - 1 - p + l.Pad) - Math.Max(0, l.Pad - p) + 1;
         return taps;
     }
 
@@ -306,14 +317,14 @@ public sealed unsafe class StreamingSpikeCnn
         int cin = layer.Cin;
         for (int q = from; q < to; q++, dst += cin * Lanes)
         {
-            if (q < 0 || q >= layer.Length)
+            if (q < 0 || q >= layer.InLength)
             {
                 new Span<float>(dst, cin * Lanes).Clear();
                 continue;
             }
             if (!layer.PoolInput)
             {
-                long time = t - (layer.Length - 1 - q);
+                long time = t - (layer.InLength - 1 - q);
                 Vector256.Load(s + _xOffset + (int)(time & _ringMask) * Lanes).Store(dst);
                 continue;
             }
@@ -326,28 +337,28 @@ public sealed unsafe class StreamingSpikeCnn
 
     private void StepLayer(ConvLayer layer, int l, float* s, long t, float* gather, bool edges)
     {
-        int cin = layer.Cin, cout = layer.Cout, k = layer.K, r = layer.R, len = layer.Length;
+        int cin = layer.Cin, cout = layer.Cout, k = layer.K, pad = layer.Pad, len = layer.Length, inLen = layer.InLength;
         fixed (float* w = layer.Weights, bias = layer.Bias)
         {
             // Left edge positions [0, Left); taps that fall on the zero padding are skipped.
             if (edges && layer.Left > 0)
             {
-                GatherInput(l, s, t, -r, layer.Left + r, gather);
+                GatherInput(l, s, t, -pad, layer.Left - pad + k - 1, gather);
                 for (int p = 0; p < layer.Left; p++)
                 {
-                    int lo = Math.Max(0, r - p), hi = Math.Min(k - 1, len - 1 - p + r);
+                    int lo = Math.Max(0, pad - p), hi = Math.Min(k - 1, inLen - 1 - p + pad);
                     Columns(gather + p * cin * Lanes, lo, hi, k, cin, w, bias, cout, _edgeBase + layer.LeftOffset + p * cout * Lanes);
                 }
             }
             if (!layer.HasInterior) return;
             // The new stream column (newest interior position) and the right edge positions after it.
             int first = len - layer.Right - 1;
-            GatherInput(l, s, t, first - r, edges ? len + r : first + r + 1, gather);
+            GatherInput(l, s, t, first - pad, (edges ? len : first + 1) - pad + k - 1, gather);
             long time = t - (long)layer.Stride * layer.Right;
             Columns(gather, 0, k - 1, k, cin, w, bias, cout, s + layer.RingOffset + (int)(time & _ringMask) * cout * Lanes);
             for (int j = 0; edges && j < layer.Right; j++)
             {
-                int p = first + 1 + j, hi = Math.Min(k - 1, len - 1 - p + r);
+                int p = first + 1 + j, hi = Math.Min(k - 1, inLen - 1 - p + pad);
                 Columns(gather + (j + 1) * cin * Lanes, 0, hi, k, cin, w, bias, cout, _edgeBase + layer.RightOffset + j * cout * Lanes);
             }
         }
