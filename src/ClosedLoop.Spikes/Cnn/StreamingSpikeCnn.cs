@@ -40,10 +40,17 @@ public sealed unsafe class StreamingSpikeCnn
         // Offsets (floats) of the ring [R][Cout][8] within a block's state, and of the edge buffers [Left|Right][Cout][8]
         // within the shared edge scratch.
         public int RingOffset, LeftOffset, RightOffset;
+        // Ring entries (stream values kept: the oldest one read is RingLength − 1 samples old) and this step's entry.
+        public int RingLength, NewSlot;
+        // Valid padding only: the ring [PRingLength][Cout][8] of pooled values max(a(τ − Stride), a(τ)) the next layer
+        // reads (none after the last layer), and this step's offsets (floats, within a block's state) of the new
+        // column, of the value Stride samples older, of the new pooled value and of each kernel tap's input vectors.
+        public int PRingLength, POffset, NewAt, OldAt, PNewAt;
+        public int[] TapAt = [];
     }
 
     private readonly ConvLayer[] _layers;
-    private readonly int _ringLength, _ringMask, _blockFloats, _blocks, _hidden, _lastLength, _lastChannels;
+    private readonly int _xRingLength, _blockFloats, _blocks, _hidden, _lastLength, _lastChannels;
     private readonly float[] _state;      // [blocks][blockFloats], pinned
     private readonly float[] _dense1;     // [ceil(H/8)][lastLength][lastChannels][8]
     private readonly float[] _dense1Bias; // [ceil(H/8) * 8]
@@ -52,6 +59,9 @@ public sealed unsafe class StreamingSpikeCnn
     private readonly float[] _gather;     // scratch: gathered layer input or dense input, [positions][channels][8]
     private readonly float[] _hiddenBuf;  // scratch: [ceil(H/8) * 8][8]
     private readonly int _xOffset;
+    private readonly bool _valid;
+    private int _xNewSlot;
+    private readonly int[] _denseAt;      // valid padding: this step's offsets of the last layer's positions
     private readonly float[] _edges;      // scratch: this step's edge values of every layer, pinned
     private readonly float* _edgeBase;
     private long _steps;
@@ -145,15 +155,27 @@ public sealed unsafe class StreamingSpikeCnn
         if (d1.InFeatures != _lastLength * _lastChannels) throw Unsupported(source, $"{d1} after a [{_lastChannels}, {_lastLength}] convolution");
         _hidden = d1.OutFeatures;
 
-        // Rings: a stream value is read at most W − 1 samples after its time.
-        _ringLength = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)WindowSamples);
-        _ringMask = _ringLength - 1;
+        // Rings. With same padding the edge positions read anywhere in the window: a stream value is read at most
+        // W − 1 samples after its time. With valid padding only the newest columns are read: layer ℓ + 1's new column
+        // reads layer ℓ back to 2^ℓ · (2 K(ℓ+1) − 1) samples, the dense layer reads the last layer back to its first
+        // position, and layer 1 reads the input back K(1) − 1 samples. Short rings keep the state in cache.
+        _valid = convs[0].Conv.Padding == ConvPadding.Valid;
+        _xRingLength = _valid ? _layers[0].K : WindowSamples;
+        for (int l = 0; l < _layers.Length; l++)
+        {
+            var layer = _layers[l];
+            bool isLast = l == _layers.Length - 1;
+            layer.RingLength = !_valid ? WindowSamples : isLast ? layer.Stride * (layer.Length - 1) + 1 : layer.Stride + 1;
+            layer.PRingLength = _valid && !isLast ? _layers[l + 1].Stride * (_layers[l + 1].K - 1) + 1 : 0;
+            layer.TapAt = new int[layer.K];
+        }
         int at = 0;
-        _xOffset = at; at += _ringLength * Lanes;
+        _xOffset = at; at += _xRingLength * Lanes;
         int edgeFloats = 0;
         foreach (var layer in _layers)
         {
-            layer.RingOffset = at; if (layer.HasInterior) at += _ringLength * layer.Cout * Lanes;
+            layer.RingOffset = at; if (layer.HasInterior) at += layer.RingLength * layer.Cout * Lanes;
+            layer.POffset = at; at += layer.PRingLength * layer.Cout * Lanes;
             // Edge values are recomputed every step: they live in one scratch area shared by all blocks (kept in cache).
             layer.LeftOffset = edgeFloats; edgeFloats += layer.Left * layer.Cout * Lanes;
             layer.RightOffset = edgeFloats; edgeFloats += layer.Right * layer.Cout * Lanes;
@@ -180,6 +202,7 @@ public sealed unsafe class StreamingSpikeCnn
         foreach (var layer in _layers) gather = Math.Max(gather, (Math.Max(layer.Left, layer.Right + 1) + layer.K - 1) * layer.Cin);
         _gather = GC.AllocateArray<float>(gather * Lanes, pinned: true);
         _hiddenBuf = GC.AllocateArray<float>(hb * Lanes * Lanes, pinned: true);
+        _denseAt = new int[_lastLength];
         MultiplyAddsPerStep = _layers.Sum(l => (long)ComputedTaps(l) * l.Cin * l.Cout) + (long)_hidden * _lastLength * _lastChannels + _hidden;
         WindowMultiplyAdds = _layers.Sum(l => (long)l.Length * l.K * l.Cin * l.Cout) + (long)_hidden * _lastLength * _lastChannels + _hidden;
     }
@@ -262,8 +285,11 @@ public sealed unsafe class StreamingSpikeCnn
     private void Run(ReadOnlySpan<float> x, Span<float> output, bool withOutput)
     {
         if (x.Length < Rois) throw new ArgumentException($"x holds {x.Length} samples; {Rois} ROIs need one each.", nameof(x));
+        if (_valid) { RunValid(x, output, withOutput); return; }
         long t = _steps;
         Span<float> lane = stackalloc float[Lanes];
+        _xNewSlot = (int)(t % _xRingLength);
+        foreach (var layer in _layers) layer.NewSlot = (int)(t % layer.RingLength);
         fixed (float* state = _state, gather = _gather, hidden = _hiddenBuf, d1 = _dense1, d1b = _dense1Bias)
         {
             for (int b = 0; b < _blocks; b++)
@@ -271,7 +297,7 @@ public sealed unsafe class StreamingSpikeCnn
                 float* s = state + (long)b * _blockFloats;
                 int n = Math.Min(Lanes, Rois - b * Lanes);
                 // Input ring.
-                float* xSlot = s + _xOffset + (int)(t & _ringMask) * Lanes;
+                float* xSlot = s + _xOffset + _xNewSlot * Lanes;
                 if (n == Lanes) Vector256.LoadUnsafe(ref MemoryMarshal.GetReference(x), (nuint)(b * Lanes)).Store(xSlot);
                 else { for (int k = 0; k < Lanes; k++) xSlot[k] = k < n ? x[b * Lanes + k] : 0f; }
 
@@ -298,6 +324,142 @@ public sealed unsafe class StreamingSpikeCnn
         _steps = t + 1;
     }
 
+    /// <summary>
+    /// One step of a valid-padding network: every position of every layer is a stream value, so each layer computes
+    /// its new column straight from the rings (the previous layer's pooled ring, or the input ring) and, before a
+    /// pooling, the new pooled value max(a(t − 2^ℓ), a(t)); the dense layer reads the last layer's positions from its
+    /// ring. Where each of those vectors sits depends only on the step, so the offsets are worked out once per step
+    /// for all blocks.
+    /// </summary>
+    private void RunValid(ReadOnlySpan<float> x, Span<float> output, bool withOutput)
+    {
+        long t = _steps;
+        int nl = _layers.Length;
+        int xNew = (int)(t % _xRingLength);
+        for (int l = 0; l < nl; l++)
+        {
+            var layer = _layers[l];
+            int aNew = (int)(t % layer.RingLength), stride = layer.Stride;
+            int slotFloats = layer.Cout * Lanes;
+            layer.NewAt = layer.RingOffset + aNew * slotFloats;
+            if (l < nl - 1)
+            {
+                layer.OldAt = layer.RingOffset + Slot(aNew, stride, layer.RingLength) * slotFloats;
+                layer.PNewAt = layer.POffset + (int)(t % layer.PRingLength) * slotFloats;
+            }
+            // Tap j of the new column reads the input K − 1 − j positions (of stride 2^ℓ) before the newest.
+            for (int j = 0; j < layer.K; j++)
+            {
+                int age = (layer.K - 1 - j) * stride;
+                if (l == 0) layer.TapAt[j] = _xOffset + Slot(xNew, age, _xRingLength) * Lanes;
+                else
+                {
+                    var prev = _layers[l - 1];
+                    layer.TapAt[j] = prev.POffset + Slot((int)(t % prev.PRingLength), age, prev.PRingLength) * layer.Cin * Lanes;
+                }
+            }
+        }
+        var last = _layers[^1];
+        int lastNew = (int)(t % last.RingLength);
+        for (int p = 0; p < _lastLength; p++)
+            _denseAt[p] = last.RingOffset + Slot(lastNew, (_lastLength - 1 - p) * last.Stride, last.RingLength) * _lastChannels * Lanes;
+
+        Span<float> lane = stackalloc float[Lanes];
+        fixed (float* state = _state, hidden = _hiddenBuf, d1 = _dense1, d1b = _dense1Bias)
+        fixed (int* denseAt = _denseAt)
+        {
+            for (int b = 0; b < _blocks; b++)
+            {
+                float* s = state + (long)b * _blockFloats;
+                int n = Math.Min(Lanes, Rois - b * Lanes);
+                float* xSlot = s + _xOffset + xNew * Lanes;
+                if (n == Lanes) Vector256.LoadUnsafe(ref MemoryMarshal.GetReference(x), (nuint)(b * Lanes)).Store(xSlot);
+                else { for (int k = 0; k < Lanes; k++) xSlot[k] = k < n ? x[b * Lanes + k] : 0f; }
+
+                for (int l = 0; l < nl; l++)
+                {
+                    var layer = _layers[l];
+                    fixed (float* w = layer.Weights, bias = layer.Bias)
+                    fixed (int* taps = layer.TapAt)
+                        Taps(s, taps, layer.K, layer.Cin, w, bias, layer.Cout, s + layer.NewAt);
+                    if (l == nl - 1) break;
+                    float* a = s + layer.NewAt, old = s + layer.OldAt, pooled = s + layer.PNewAt;
+                    for (int c = 0; c < layer.Cout; c++)
+                        Vector256.MaxNative(Vector256.Load(old + c * Lanes), Vector256.Load(a + c * Lanes)).Store(pooled + c * Lanes);
+                }
+                if (!withOutput) continue;
+
+                for (int ob = 0; ob * Lanes < _hidden; ob++)
+                    Taps(s, denseAt, _lastLength, _lastChannels, d1 + (long)ob * _lastLength * _lastChannels * Lanes, d1b + ob * Lanes, Lanes, hidden + ob * Lanes * Lanes);
+                var y = Vector256.Create(_dense2Bias);
+                for (int h = 0; h < _hidden; h++) y = Vector256.MultiplyAddEstimate(Vector256.Create(_dense2[h]), Vector256.Load(hidden + h * Lanes), y);
+                var soft = Vector256.Log(Vector256<float>.One + Vector256.Exp(Vector256.Min(y, Vector256.Create(20f))));
+                y = Vector256.ConditionalSelect(Vector256.GreaterThan(y, Vector256.Create(20f)), y, soft);
+                if (n == Lanes) y.StoreUnsafe(ref MemoryMarshal.GetReference(output), (nuint)(b * Lanes));
+                else { y.CopyTo(lane); for (int k = 0; k < n; k++) output[b * Lanes + k] = lane[k]; }
+            }
+        }
+        _steps = t + 1;
+    }
+
+    /// <summary>All <paramref name="cout"/> outputs (ReLU applied) of one position whose input is <paramref name="k"/>
+    /// groups of <paramref name="cin"/> vectors, group j at <paramref name="s"/> + taps[j]; weights [ceil(cout/8)][k][cin][8].</summary>
+    private static void Taps(float* s, int* taps, int k, int cin, float* w, float* bias, int cout, float* dst)
+    {
+        float* tmp = stackalloc float[Lanes * Lanes];
+        for (int ob = 0; ob * Lanes < cout; ob++)
+        {
+            float* wb = w + (long)ob * k * cin * Lanes;
+            if (cout - ob * Lanes >= Lanes) TapColumn(s, taps, k, cin, wb, bias + ob * Lanes, dst + ob * Lanes * Lanes);
+            else
+            {
+                TapColumn(s, taps, k, cin, wb, bias + ob * Lanes, tmp);
+                int m = cout - ob * Lanes;
+                Buffer.MemoryCopy(tmp, dst + ob * Lanes * Lanes, m * Lanes * sizeof(float), m * Lanes * sizeof(float));
+            }
+        }
+    }
+
+    /// <summary>Eight outputs o over 8 ROI lanes: dst[o] = ReLU(bias[o] + Σ_j Σ_c w[j][c][o] · (s + taps[j])[c]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TapColumn(float* s, int* taps, int k, int cin, float* w, float* bias, float* dst)
+    {
+        var a0 = Vector256.Create(bias[0]); var a1 = Vector256.Create(bias[1]);
+        var a2 = Vector256.Create(bias[2]); var a3 = Vector256.Create(bias[3]);
+        var a4 = Vector256.Create(bias[4]); var a5 = Vector256.Create(bias[5]);
+        var a6 = Vector256.Create(bias[6]); var a7 = Vector256.Create(bias[7]);
+        for (int j = 0; j < k; j++)
+        {
+            float* input = s + taps[j];
+            for (int c = 0; c < cin; c++, w += Lanes)
+            {
+                var v = Vector256.Load(input + c * Lanes);
+                a0 = Vector256.MultiplyAddEstimate(Vector256.Create(w[0]), v, a0);
+                a1 = Vector256.MultiplyAddEstimate(Vector256.Create(w[1]), v, a1);
+                a2 = Vector256.MultiplyAddEstimate(Vector256.Create(w[2]), v, a2);
+                a3 = Vector256.MultiplyAddEstimate(Vector256.Create(w[3]), v, a3);
+                a4 = Vector256.MultiplyAddEstimate(Vector256.Create(w[4]), v, a4);
+                a5 = Vector256.MultiplyAddEstimate(Vector256.Create(w[5]), v, a5);
+                a6 = Vector256.MultiplyAddEstimate(Vector256.Create(w[6]), v, a6);
+                a7 = Vector256.MultiplyAddEstimate(Vector256.Create(w[7]), v, a7);
+            }
+        }
+        var z = Vector256<float>.Zero;
+        Vector256.MaxNative(a0, z).Store(dst); Vector256.MaxNative(a1, z).Store(dst + Lanes);
+        Vector256.MaxNative(a2, z).Store(dst + 2 * Lanes); Vector256.MaxNative(a3, z).Store(dst + 3 * Lanes);
+        Vector256.MaxNative(a4, z).Store(dst + 4 * Lanes); Vector256.MaxNative(a5, z).Store(dst + 5 * Lanes);
+        Vector256.MaxNative(a6, z).Store(dst + 6 * Lanes); Vector256.MaxNative(a7, z).Store(dst + 7 * Lanes);
+    }
+
+    /// <summary>Ring entry of the value <paramref name="age"/> samples older than the newest (entry
+    /// <paramref name="newest"/>); age &lt; ring length.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Slot(int newest, int age, int ringLength)
+    {
+        int slot = newest - age;
+        return slot < 0 ? slot + ringLength : slot;
+    }
+
     /// <summary>Pointer to the Cout vectors of layer <paramref name="l"/>'s (post-ReLU) output at window position p.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private float* ConvValue(ConvLayer layer, int l, float* s, long t, int p)
@@ -305,8 +467,7 @@ public sealed unsafe class StreamingSpikeCnn
         if (p < layer.Left) return _edgeBase + layer.LeftOffset + p * layer.Cout * Lanes;
         int fromRight = layer.Length - 1 - p;
         if (fromRight < layer.Right) return _edgeBase + layer.RightOffset + (layer.Right - 1 - fromRight) * layer.Cout * Lanes;
-        long time = t - (long)layer.Stride * fromRight;
-        return s + layer.RingOffset + (int)(time & _ringMask) * layer.Cout * Lanes;
+        return s + layer.RingOffset + Slot(layer.NewSlot, layer.Stride * fromRight, layer.RingLength) * layer.Cout * Lanes;
     }
 
     /// <summary>Copies the window's input of layer <paramref name="l"/> at positions [from, to) (zero outside the
@@ -324,8 +485,7 @@ public sealed unsafe class StreamingSpikeCnn
             }
             if (!layer.PoolInput)
             {
-                long time = t - (layer.InLength - 1 - q);
-                Vector256.Load(s + _xOffset + (int)(time & _ringMask) * Lanes).Store(dst);
+                Vector256.Load(s + _xOffset + Slot(_xNewSlot, layer.InLength - 1 - q, _xRingLength) * Lanes).Store(dst);
                 continue;
             }
             var prev = _layers[l - 1];
@@ -354,8 +514,7 @@ public sealed unsafe class StreamingSpikeCnn
             // The new stream column (newest interior position) and the right edge positions after it.
             int first = len - layer.Right - 1;
             GatherInput(l, s, t, first - pad, (edges ? len : first + 1) - pad + k - 1, gather);
-            long time = t - (long)layer.Stride * layer.Right;
-            Columns(gather, 0, k - 1, k, cin, w, bias, cout, s + layer.RingOffset + (int)(time & _ringMask) * cout * Lanes);
+            Columns(gather, 0, k - 1, k, cin, w, bias, cout, s + layer.RingOffset + Slot(layer.NewSlot, layer.Stride * layer.Right, layer.RingLength) * cout * Lanes);
             for (int j = 0; edges && j < layer.Right; j++)
             {
                 int p = first + 1 + j, hi = Math.Min(k - 1, inLen - 1 - p + pad);
