@@ -169,19 +169,23 @@ public sealed unsafe class StreamingSpikeCnn
             layer.PRingLength = _valid && !isLast ? _layers[l + 1].Stride * (_layers[l + 1].K - 1) + 1 : 0;
             layer.TapAt = new int[layer.K];
         }
+        // Same padding: each block's state is contiguous, [x ring][ring of layer 1]…; valid padding: each ring entry
+        // holds all blocks, [entry][block][C][8], so a step reads every ring entry it needs as one sweep over the
+        // blocks (offsets below are then those of block 0).
+        int blocksPerEntry = _valid ? _blocks : 1;
         int at = 0;
-        _xOffset = at; at += _xRingLength * Lanes;
+        _xOffset = at; at += _xRingLength * Lanes * blocksPerEntry;
         int edgeFloats = 0;
         foreach (var layer in _layers)
         {
-            layer.RingOffset = at; if (layer.HasInterior) at += layer.RingLength * layer.Cout * Lanes;
-            layer.POffset = at; at += layer.PRingLength * layer.Cout * Lanes;
+            layer.RingOffset = at; if (layer.HasInterior) at += layer.RingLength * layer.Cout * Lanes * blocksPerEntry;
+            layer.POffset = at; at += layer.PRingLength * layer.Cout * Lanes * blocksPerEntry;
             // Edge values are recomputed every step: they live in one scratch area shared by all blocks (kept in cache).
             layer.LeftOffset = edgeFloats; edgeFloats += layer.Left * layer.Cout * Lanes;
             layer.RightOffset = edgeFloats; edgeFloats += layer.Right * layer.Cout * Lanes;
         }
-        _blockFloats = at;
-        _state = GC.AllocateArray<float>(checked(_blocks * _blockFloats), pinned: true);
+        _blockFloats = _valid ? 0 : at;
+        _state = GC.AllocateArray<float>(checked(_valid ? at : _blocks * at), pinned: true);
         _edges = GC.AllocateArray<float>(Math.Max(1, edgeFloats), pinned: true);
         _edgeBase = (float*)Unsafe.AsPointer(ref _edges[0]);
 
@@ -334,13 +338,13 @@ public sealed unsafe class StreamingSpikeCnn
     private void RunValid(ReadOnlySpan<float> x, Span<float> output, bool withOutput)
     {
         long t = _steps;
-        int nl = _layers.Length;
+        int nl = _layers.Length, blocks = _blocks;
         int xNew = (int)(t % _xRingLength);
         for (int l = 0; l < nl; l++)
         {
             var layer = _layers[l];
             int aNew = (int)(t % layer.RingLength), stride = layer.Stride;
-            int slotFloats = layer.Cout * Lanes;
+            int slotFloats = layer.Cout * Lanes * blocks;
             layer.NewAt = layer.RingOffset + aNew * slotFloats;
             if (l < nl - 1)
             {
@@ -351,46 +355,48 @@ public sealed unsafe class StreamingSpikeCnn
             for (int j = 0; j < layer.K; j++)
             {
                 int age = (layer.K - 1 - j) * stride;
-                if (l == 0) layer.TapAt[j] = _xOffset + Slot(xNew, age, _xRingLength) * Lanes;
+                if (l == 0) layer.TapAt[j] = _xOffset + Slot(xNew, age, _xRingLength) * Lanes * blocks;
                 else
                 {
                     var prev = _layers[l - 1];
-                    layer.TapAt[j] = prev.POffset + Slot((int)(t % prev.PRingLength), age, prev.PRingLength) * layer.Cin * Lanes;
+                    layer.TapAt[j] = prev.POffset + Slot((int)(t % prev.PRingLength), age, prev.PRingLength) * layer.Cin * Lanes * blocks;
                 }
             }
         }
         var last = _layers[^1];
         int lastNew = (int)(t % last.RingLength);
         for (int p = 0; p < _lastLength; p++)
-            _denseAt[p] = last.RingOffset + Slot(lastNew, (_lastLength - 1 - p) * last.Stride, last.RingLength) * _lastChannels * Lanes;
+            _denseAt[p] = last.RingOffset + Slot(lastNew, (_lastLength - 1 - p) * last.Stride, last.RingLength) * _lastChannels * Lanes * blocks;
 
         Span<float> lane = stackalloc float[Lanes];
         fixed (float* state = _state, hidden = _hiddenBuf, d1 = _dense1, d1b = _dense1Bias)
         fixed (int* denseAt = _denseAt)
         {
-            for (int b = 0; b < _blocks; b++)
+            for (int b = 0; b < blocks; b++)
             {
-                float* s = state + (long)b * _blockFloats;
                 int n = Math.Min(Lanes, Rois - b * Lanes);
-                float* xSlot = s + _xOffset + xNew * Lanes;
+                float* xSlot = state + _xOffset + (xNew * blocks + b) * Lanes;
                 if (n == Lanes) Vector256.LoadUnsafe(ref MemoryMarshal.GetReference(x), (nuint)(b * Lanes)).Store(xSlot);
                 else { for (int k = 0; k < Lanes; k++) xSlot[k] = k < n ? x[b * Lanes + k] : 0f; }
 
                 for (int l = 0; l < nl; l++)
                 {
                     var layer = _layers[l];
+                    // Block b's entries sit b · C · 8 floats after block 0's.
+                    float* input = state + (long)b * layer.Cin * Lanes, own = state + (long)b * layer.Cout * Lanes;
                     fixed (float* w = layer.Weights, bias = layer.Bias)
                     fixed (int* taps = layer.TapAt)
-                        Taps(s, taps, layer.K, layer.Cin, w, bias, layer.Cout, s + layer.NewAt);
+                        Taps(input, taps, layer.K, layer.Cin, w, bias, layer.Cout, own + layer.NewAt);
                     if (l == nl - 1) break;
-                    float* a = s + layer.NewAt, old = s + layer.OldAt, pooled = s + layer.PNewAt;
+                    float* a = own + layer.NewAt, old = own + layer.OldAt, pooled = own + layer.PNewAt;
                     for (int c = 0; c < layer.Cout; c++)
                         Vector256.MaxNative(Vector256.Load(old + c * Lanes), Vector256.Load(a + c * Lanes)).Store(pooled + c * Lanes);
                 }
                 if (!withOutput) continue;
 
+                float* lastOwn = state + (long)b * _lastChannels * Lanes;
                 for (int ob = 0; ob * Lanes < _hidden; ob++)
-                    Taps(s, denseAt, _lastLength, _lastChannels, d1 + (long)ob * _lastLength * _lastChannels * Lanes, d1b + ob * Lanes, Lanes, hidden + ob * Lanes * Lanes);
+                    Taps(lastOwn, denseAt, _lastLength, _lastChannels, d1 + (long)ob * _lastLength * _lastChannels * Lanes, d1b + ob * Lanes, Lanes, hidden + ob * Lanes * Lanes);
                 var y = Vector256.Create(_dense2Bias);
                 for (int h = 0; h < _hidden; h++) y = Vector256.MultiplyAddEstimate(Vector256.Create(_dense2[h]), Vector256.Load(hidden + h * Lanes), y);
                 var soft = Vector256.Log(Vector256<float>.One + Vector256.Exp(Vector256.Min(y, Vector256.Create(20f))));
