@@ -67,6 +67,8 @@ public sealed unsafe class StreamingSpikeCnn
     private readonly float _dense2Bias;
     private readonly float[] _gather;     // scratch: gathered layer input or dense input, [positions][channels][8]
     private readonly float[] _hiddenBuf;  // scratch: [ceil(H/8) * 8][8]
+    private readonly float[] _partialBuf; // scratch (valid padding): 8 outputs of a last, partial group of 8, [8][8], pinned
+    private readonly float* _partial;
     private readonly int _xOffset;
     private readonly bool _valid;
     private int _xNewSlot;
@@ -216,6 +218,8 @@ public sealed unsafe class StreamingSpikeCnn
         _gather = GC.AllocateArray<float>(gather * Lanes, pinned: true);
         _hiddenBuf = GC.AllocateArray<float>(hb * Lanes * Lanes, pinned: true);
         _denseAt = new int[_lastLength];
+        _partialBuf = GC.AllocateArray<float>(Lanes * Lanes, pinned: true);
+        _partial = (float*)Unsafe.AsPointer(ref _partialBuf[0]);
         MultiplyAddsPerStep = _layers.Sum(l => (long)ComputedTaps(l) * l.Cin * l.Cout) + (long)_hidden * _lastLength * _lastChannels + _hidden;
         WindowMultiplyAdds = _layers.Sum(l => (long)l.Length * l.K * l.Cin * l.Cout) + (long)_hidden * _lastLength * _lastChannels + _hidden;
     }
@@ -420,9 +424,9 @@ public sealed unsafe class StreamingSpikeCnn
 
     /// <summary>All <paramref name="cout"/> outputs (ReLU applied) of one position whose input is <paramref name="k"/>
     /// groups of <paramref name="cin"/> vectors, group j at <paramref name="s"/> + taps[j]; weights [ceil(cout/8)][k][cin][8].</summary>
-    private static void Taps(float* s, int* taps, int k, int cin, float* w, float* bias, int cout, float* dst)
+    private void Taps(float* s, int* taps, int k, int cin, float* w, float* bias, int cout, float* dst)
     {
-        float* tmp = stackalloc float[Lanes * Lanes];
+        float* tmp = _partial;
         for (int ob = 0; ob * Lanes < cout; ob++)
         {
             float* wb = w + (long)ob * k * cin * Lanes;
