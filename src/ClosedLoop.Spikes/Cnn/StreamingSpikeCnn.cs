@@ -56,6 +56,9 @@ public sealed unsafe class StreamingSpikeCnn
         // column, of the value Stride samples older, of the new pooled value and of each kernel tap's input vectors.
         public int PRingLength, POffset, NewAt, OldAt, PNewAt;
         public int[] TapAt = [];
+        // Pinned addresses of Weights, Bias and TapAt, for the valid-padding loop.
+        public float* WeightsAt, BiasAt;
+        public int* TapAtAt;
     }
 
     private readonly ConvLayer[] _layers;
@@ -178,7 +181,10 @@ public sealed unsafe class StreamingSpikeCnn
             bool isLast = l == _layers.Length - 1;
             layer.RingLength = !_valid ? WindowSamples : isLast ? layer.Stride * (layer.Length - 1) + 1 : layer.Stride + 1;
             layer.PRingLength = _valid && !isLast ? _layers[l + 1].Stride * (_layers[l + 1].K - 1) + 1 : 0;
-            layer.TapAt = new int[layer.K];
+            layer.TapAt = GC.AllocateArray<int>(layer.K, pinned: true);
+            layer.WeightsAt = (float*)Unsafe.AsPointer(ref layer.Weights[0]);
+            layer.BiasAt = (float*)Unsafe.AsPointer(ref layer.Bias[0]);
+            layer.TapAtAt = (int*)Unsafe.AsPointer(ref layer.TapAt[0]);
         }
         // Same padding: each block's state is contiguous, [x ring][ring of layer 1]…; valid padding: each ring entry
         // holds all blocks, [entry][block][C][8], so a step reads every ring entry it needs as one sweep over the
@@ -398,9 +404,7 @@ public sealed unsafe class StreamingSpikeCnn
                     var layer = _layers[l];
                     // Block b's entries sit b · C · 8 floats after block 0's.
                     float* input = state + (long)b * layer.Cin * Lanes, own = state + (long)b * layer.Cout * Lanes;
-                    fixed (float* w = layer.Weights, bias = layer.Bias)
-                    fixed (int* taps = layer.TapAt)
-                        Taps(input, taps, layer.K, layer.Cin, w, bias, layer.Cout, own + layer.NewAt);
+                    Taps(input, layer.TapAtAt, layer.K, layer.Cin, layer.WeightsAt, layer.BiasAt, layer.Cout, own + layer.NewAt);
                     if (l == nl - 1) break;
                     float* a = own + layer.NewAt, old = own + layer.OldAt, pooled = own + layer.PNewAt;
                     for (int c = 0; c < layer.Cout; c++)
