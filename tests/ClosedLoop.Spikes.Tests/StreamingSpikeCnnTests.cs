@@ -94,6 +94,15 @@ public class StreamingSpikeCnnTests
     }
 
     [Fact]
+    public void Stream_RefusesMoreRoisThanItsStateCanHold_NamingTheLimit()
+    {
+        var net = Architectures.SpikeCnn(128, [16, 16, 16, 16], [9, 5, 5, 3], 16, seed: 1);
+        var ex = Assert.Throws<SettingException>(() => new StreamingSpikeCnn(net, 1_000_000, "big.onnx"));
+        Assert.Contains("rois", ex.Message);
+        Assert.Contains("at most", ex.Message);
+    }
+
+    [Fact]
     public void Stream_RefusesMixedPadding_NamingTheModel()
     {
         var g = new NetworkBuilder(1, 32);

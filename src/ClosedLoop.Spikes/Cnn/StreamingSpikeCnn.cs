@@ -189,20 +189,23 @@ public sealed unsafe class StreamingSpikeCnn
         // Same padding: each block's state is contiguous, [x ring][ring of layer 1]…; valid padding: each ring entry
         // holds all blocks, [entry][block][C][8], so a step reads every ring entry it needs as one sweep over the
         // blocks (offsets below are then those of block 0).
-        int blocksPerEntry = _valid ? _blocks : 1;
-        int at = 0;
-        _xOffset = at; at += _xRingLength * Lanes * blocksPerEntry;
+        long blocksPerEntry = _valid ? _blocks : 1;
+        long at = 0;
+        _xOffset = (int)at; at += _xRingLength * Lanes * blocksPerEntry;
         int edgeFloats = 0;
         foreach (var layer in _layers)
         {
-            layer.RingOffset = at; if (layer.HasInterior) at += layer.RingLength * layer.Cout * Lanes * blocksPerEntry;
-            layer.POffset = at; at += layer.PRingLength * layer.Cout * Lanes * blocksPerEntry;
+            layer.RingOffset = (int)at; if (layer.HasInterior) at += layer.RingLength * layer.Cout * Lanes * blocksPerEntry;
+            layer.POffset = (int)at; at += layer.PRingLength * layer.Cout * Lanes * blocksPerEntry;
             // Edge values are recomputed every step: they live in one scratch area shared by all blocks (kept in cache).
             layer.LeftOffset = edgeFloats; edgeFloats += layer.Left * layer.Cout * Lanes;
             layer.RightOffset = edgeFloats; edgeFloats += layer.Right * layer.Cout * Lanes;
         }
-        _blockFloats = _valid ? 0 : at;
-        _state = GC.AllocateArray<float>(checked(_valid ? at : _blocks * at), pinned: true);
+        long stateFloats = _valid ? at : _blocks * at;
+        if (stateFloats > Array.MaxLength)
+            throw new SettingException("rois", rois, $"at most {(long)Array.MaxLength * rois / stateFloats} ROIs for the state of {source} ({stateFloats * sizeof(float) / _blocks} bytes per 8 ROIs)");
+        _blockFloats = _valid ? 0 : (int)at;
+        _state = GC.AllocateArray<float>((int)stateFloats, pinned: true);
         _edges = GC.AllocateArray<float>(Math.Max(1, edgeFloats), pinned: true);
         _edgeBase = (float*)Unsafe.AsPointer(ref _edges[0]);
 
