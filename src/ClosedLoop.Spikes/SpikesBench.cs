@@ -81,6 +81,40 @@ public static class SpikesBench
         ClosedLoop.Models.Inference.BackendKind baseline)
     {
         var loaded = models.Select(m => SpikeCnnModel.Load(m.Bytes, m.Source)).ToArray();
+        var (stream, stepsPerFrame) = RunCnnStage(loaded, rois, frames, frameRateHz);
+
+        // Baseline in the same run: the window forward of every model for every ROI.
+        using var cnn = new SpikeCnnInference(models, baseline);
+        int w = cnn.Models[0].WindowSamples;
+        var windows = new float[rois * w];
+        var rng = new Random(6);
+        for (int i = 0; i < windows.Length; i++) windows[i] = (float)(rng.NextDouble() * 2 - 0.5);
+        var mean = new float[rois]; var scratch = new float[rois];
+        for (int i = 0; i < 20; i++) cnn.RunWindows(windows, rois, mean, scratch);
+        int baseFrames = Math.Min(frames, 1000);
+        var baseTimes = new long[baseFrames];
+        long baseAlloc0 = GC.GetAllocatedBytesForCurrentThread();
+        for (int f = 0; f < baseFrames; f++)
+        {
+            long t0 = MonotonicClock.NowNs();
+            cnn.RunWindows(windows, rois, mean, scratch);
+            baseTimes[f] = MonotonicClock.NowNs() - t0;
+        }
+        double baseBytes = (GC.GetAllocatedBytesForCurrentThread() - baseAlloc0) / (double)baseFrames;
+        Array.Sort(baseTimes);
+        var ensemble = new StreamingSpikeCnnEnsemble(loaded, 1);
+        return new CnnStreamBenchResult(rois, frames, frameRateHz, loaded[0].RateHz, stepsPerFrame, loaded.Length, stream,
+            new SpikesBenchResult(rois, baseFrames, baseTimes.Average() / 1e3, baseTimes[baseFrames / 2] / 1e3, baseTimes[(int)(0.99 * (baseFrames - 1))] / 1e3, baseTimes[^1] / 1e3, baseBytes),
+            cnn.BackendName, ensemble.MultiplyAddsPerStep, ensemble.WindowMultiplyAdds);
+    }
+
+    /// <summary>
+    /// Per-frame cost of the streaming stage alone (<see cref="CnnSpikeStage"/> on <paramref name="loaded"/>, synthetic
+    /// ΔF/F, after a warm-up of 3 s of frames and the first normalisation): <paramref name="frames"/> frames of
+    /// <paramref name="rois"/> ROIs at <paramref name="frameRateHz"/>. Returns the times and the steps per frame.
+    /// </summary>
+    public static (SpikesBenchResult Stream, int StepsPerFrame) RunCnnStage(IReadOnlyList<SpikeCnnModel> loaded, int rois, int frames, double frameRateHz)
+    {
         var names = Enumerable.Range(0, rois).Select(i => "u" + i).ToArray();
         var activity = new PopulationActivity(rois, names);
         const int distinct = 3000;
@@ -108,31 +142,24 @@ public static class SpikesBench
         stage.Stop();
         frame.Release();
         Array.Sort(times);
+        return (new SpikesBenchResult(rois, frames, times.Average() / 1e3, times[frames / 2] / 1e3, times[(int)(0.99 * (frames - 1))] / 1e3, times[^1] / 1e3, bytes),
+            stage.StepsPerFrame);
+    }
 
-        // Baseline in the same run: the window forward of every model for every ROI.
-        using var cnn = new SpikeCnnInference(models, baseline);
-        int w = cnn.Models[0].WindowSamples;
-        var windows = new float[rois * w];
-        var rng = new Random(6);
-        for (int i = 0; i < windows.Length; i++) windows[i] = (float)(rng.NextDouble() * 2 - 0.5);
-        var mean = new float[rois]; var scratch = new float[rois];
-        for (int i = 0; i < 20; i++) cnn.RunWindows(windows, rois, mean, scratch);
-        int baseFrames = Math.Min(frames, 1000);
-        var baseTimes = new long[baseFrames];
-        long baseAlloc0 = GC.GetAllocatedBytesForCurrentThread();
-        for (int f = 0; f < baseFrames; f++)
+    /// <summary>
+    /// <paramref name="count"/> valid-padding spike CNNs of the shipped models' shape (window 128 at 100 Hz, look-ahead
+    /// 32, kernels 9, 5, 5, 3, 8 filters each, 16 hidden units) with random He weights, as ONNX bytes with spike-CNN
+    /// metadata: for timing the valid-padding stream before trained valid models exist. Their rates mean nothing.
+    /// </summary>
+    public static IReadOnlyList<(byte[] Bytes, string Source)> UntrainedValidModels(int count = 5)
+    {
+        Check.InRange("count", count, 1, 100);
+        return Enumerable.Range(0, count).Select(k =>
         {
-            long t0 = MonotonicClock.NowNs();
-            cnn.RunWindows(windows, rois, mean, scratch);
-            baseTimes[f] = MonotonicClock.NowNs() - t0;
-        }
-        double baseBytes = (GC.GetAllocatedBytesForCurrentThread() - baseAlloc0) / (double)baseFrames;
-        Array.Sort(baseTimes);
-        var ensemble = new StreamingSpikeCnnEnsemble(loaded, 1);
-        return new CnnStreamBenchResult(rois, frames, frameRateHz, loaded[0].RateHz, stage.StepsPerFrame, loaded.Length,
-            new SpikesBenchResult(rois, frames, times.Average() / 1e3, times[frames / 2] / 1e3, times[(int)(0.99 * (frames - 1))] / 1e3, times[^1] / 1e3, bytes),
-            new SpikesBenchResult(rois, baseFrames, baseTimes.Average() / 1e3, baseTimes[baseFrames / 2] / 1e3, baseTimes[(int)(0.99 * (baseFrames - 1))] / 1e3, baseTimes[^1] / 1e3, baseBytes),
-            cnn.BackendName, ensemble.MultiplyAddsPerStep, ensemble.WindowMultiplyAdds);
+            var net = ClosedLoop.Models.Architectures.SpikeCnn(128, [8, 8, 8, 8], [9, 5, 5, 3], 16, seed: 1000 + k, ClosedLoop.Models.Layers.ConvPadding.Valid);
+            var model = new SpikeCnnModel(net, LookAheadSamples: 32, RateHz: 100, NuMin: 0, NuMax: 10, Seed: 1000 + k);
+            return (model.ToOnnx(), $"untrained valid model {k + 1} (timing only)");
+        }).ToArray();
     }
 }
 

@@ -6,17 +6,14 @@ namespace ClosedLoop.Spikes.Tests;
 
 public class CnnSpikeStageTests
 {
-    private static readonly Lazy<IReadOnlyList<SpikeCnnModel>> Shipped =
-        new(() => SpikeCnnInference.ShippedModels().Select(m => SpikeCnnModel.Load(m.Bytes, m.Source)).ToArray());
-
-    private sealed class Rig(int units, double rateHz, CnnSpikeSettings? settings = null)
-        : StageRig<CnnSpikeStage>(units, rateHz, a => new CnnSpikeStage(settings ?? new CnnSpikeSettings(), a, Shipped.Value) { AutoRefit = false });
+    private sealed class Rig(int units, double rateHz, CnnSpikeSettings? settings = null, Ensemble ensemble = Ensemble.Shipped)
+        : StageRig<CnnSpikeStage>(units, rateHz, a => new CnnSpikeStage(settings ?? new CnnSpikeSettings(), a, TestEnsembles.Models(ensemble)) { AutoRefit = false });
 
     /// <summary>The offline ensemble at the model rate on <paramref name="dff"/> (whole-trace normalisation): resample,
     /// normalise, one FillWindow window per model sample through RunWindows.</summary>
-    private static float[] OfflineAtModelRate(float[] dff, double frameRateHz)
+    private static float[] OfflineAtModelRate(float[] dff, double frameRateHz, Ensemble ensemble)
     {
-        using var cnn = SpikeCnnInference.OpenShipped(BackendKind.Managed);
+        using var cnn = TestEnsembles.Open(ensemble);
         var m = cnn.Models[0];
         var x = SpikeCnnPreprocessing.Normalise(SpikeCnnPreprocessing.Resample(dff.Select(v => (double)v).ToArray(), frameRateHz, m.RateHz));
         int w = m.WindowSamples, n = x.Length;
@@ -36,10 +33,10 @@ public class CnnSpikeStageTests
 
     /// <summary>Runs a stationary synthetic trace through the stage (normalisation from the last 60 s, refits every 5 s
     /// of frames, the first after 2 s) and pairs each online rate with the offline rate of the same model sample.</summary>
-    private static (List<double> Online, List<double> Offline) Compare(double frameRateHz, int frames, int seed)
+    private static (List<double> Online, List<double> Offline) Compare(double frameRateHz, int frames, int seed, Ensemble ensemble)
     {
         var s = Synthetic.Make(frames, frameRateHz, 0.6, 2.0, 1.0, 0.1, seed: seed);
-        using var rig = new Rig(1, frameRateHz, new CnnSpikeSettings { NormWindowS = 60 });
+        using var rig = new Rig(1, frameRateHz, new CnnSpikeSettings { NormWindowS = 60 }, ensemble);
         var model = rig.Stage.Models[0];
         int warm = (int)(2 * frameRateHz), every = (int)(5 * frameRateHz);
         var online = new float[frames];
@@ -52,7 +49,7 @@ public class CnnSpikeStageTests
             online[f] = rig.Activity.Rate[0];
         }
         // The stream starts at the first hand-over; offline sees the trace from there on.
-        var offline = OfflineAtModelRate(s.Calcium[(int)start..], frameRateHz);
+        var offline = OfflineAtModelRate(s.Calcium[(int)start..], frameRateHz, ensemble);
         double scale = model.RateHz / frameRateHz;
         var a = new List<double>(); var b = new List<double>();
         for (int f = (int)start + (int)(62 * frameRateHz); f < frames - 1; f++)
@@ -66,22 +63,26 @@ public class CnnSpikeStageTests
     }
 
     [Theory]
-    [InlineData(100.0)]
-    [InlineData(30.0)]
-    public void Stage_OnAStationaryTrace_MatchesTheOfflineEnsembleAfterWarmUp(double frameRateHz)
+    [InlineData(100.0, Ensemble.Shipped)]
+    [InlineData(30.0, Ensemble.Shipped)]
+    [InlineData(100.0, Ensemble.Valid)]
+    [InlineData(30.0, Ensemble.Valid)]
+    public void Stage_OnAStationaryTrace_MatchesTheOfflineEnsembleAfterWarmUp(double frameRateHz, Ensemble ensemble)
     {
-        var (online, offline) = Compare(frameRateHz, (int)(100 * frameRateHz), seed: 21);
+        var (online, offline) = Compare(frameRateHz, (int)(100 * frameRateHz), seed: 21, ensemble);
         double r = Correlation(online, offline);
         double meanAbs = online.Zip(offline, (p, q) => Math.Abs(p - q)).Average(), level = offline.Average();
         Assert.True(r > 0.99, $"correlation online vs offline {r:0.0000}");
         Assert.True(meanAbs < 0.08 * level, $"mean |online − offline| {meanAbs:g3} vs mean rate {level:g3}");
     }
 
-    [Fact]
-    public void Stage_WritesZeroUntilNormalisedAndAWindowHasStreamed_ThenRatesAndABand()
+    [Theory]
+    [InlineData(Ensemble.Shipped)]
+    [InlineData(Ensemble.Valid)]
+    public void Stage_WritesZeroUntilNormalisedAndAWindowHasStreamed_ThenRatesAndABand(Ensemble ensemble)
     {
         var s = Synthetic.Make(1000, 100, 0.6, 2.0, 1.0, 0.1, seed: 3);
-        using var rig = new Rig(1, 100);
+        using var rig = new Rig(1, 100, ensemble: ensemble);
         for (int f = 0; f < 300; f++) { rig.Step([s.Calcium[f]]); Assert.Equal(0f, rig.Activity.Rate[0]); }
         Assert.NotNull(rig.Stage.Refit());
         int w = rig.Stage.Models[0].WindowSamples;
@@ -102,14 +103,16 @@ public class CnnSpikeStageTests
         Assert.Equal(0.32, rig.Stage.LatencyS, 6);
     }
 
-    [Fact]
-    public void Stage_HoldsTheLastValidSampleOverNaN()
+    [Theory]
+    [InlineData(Ensemble.Shipped)]
+    [InlineData(Ensemble.Valid)]
+    public void Stage_HoldsTheLastValidSampleOverNaN(Ensemble ensemble)
     {
         var s = Synthetic.Make(1500, 100, 0.6, 1.0, 1.0, 0.1, seed: 8);
         var gappy = (float[])s.Calcium.Clone();
         var held = (float[])s.Calcium.Clone();
         for (int f = 700; f < 1500; f += 37) { gappy[f] = float.NaN; held[f] = held[f - 1]; }
-        using var a = new Rig(2, 100);
+        using var a = new Rig(2, 100, ensemble: ensemble);
         for (int f = 0; f < 1500; f++)
         {
             if (f == 200) a.Stage.Refit();
@@ -160,10 +163,12 @@ public class CnnSpikeStageTests
         Assert.Equal(1, rig.Stage.RoisOutsideTrainingNu);
     }
 
-    [Fact]
-    public void Stage_AllocatesNothingPerFrame_AtThirtyHertz()
+    [Theory]
+    [InlineData(Ensemble.Shipped)]
+    [InlineData(Ensemble.Valid)]
+    public void Stage_AllocatesNothingPerFrame_AtThirtyHertz(Ensemble ensemble)
     {
-        using var rig = new Rig(50, 30);
+        using var rig = new Rig(50, 30, ensemble: ensemble);
         var rng = new Random(1);
         var dff = new float[50];
         for (int f = 0; f < 200; f++)

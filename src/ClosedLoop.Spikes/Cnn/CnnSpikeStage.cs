@@ -66,7 +66,8 @@ public readonly record struct SpikeCnnScale(double Center, double Scale, double 
 /// <para><b>Rates.</b> The models work at their own rate (100 Hz for the shipped ones). Each frame, ΔF/F is linearly
 /// interpolated to every model sample that falls in (previous frame, this frame] — the same interpolation as offline
 /// resampling — and each goes through the network: ceil(model rate / frame rate) steps per frame at most, of which
-/// all but the last only advance the layers' streams (no edge positions, no dense layers: about a tenth of a step). The value
+/// all but the last only advance the layers' streams (no edge positions, no dense layers: a third to two fifths of a
+/// step for the shipped shape). The value
 /// written is the ensemble's output for the newest model sample minus the look-ahead L, scaled from spikes per model
 /// sample to spikes per frame; the added latency is <see cref="LatencyS"/> = L / model rate.</para>
 /// <para><b>Normalisation.</b> Off the loop (<see cref="Refit"/>, from the stage's slow thread or a caller), each ROI's
