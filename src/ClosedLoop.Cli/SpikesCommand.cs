@@ -446,7 +446,7 @@ public static class SpikesCommand
         console.Write(t);
         foreach (var n in notes) console.MarkupLine(Markup.Escape(n));
         console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
-            $"{rois} ROIs. Stream = the spikes-cnn stage: each model sample runs only the new column and the padded edges of each layer (exact against the window); frames slower than the {modelHz:0.#} Hz model are interpolated to it, ceil({modelHz:0.#} / frame rate) steps per frame. Window: one {SpikeCnnModel.Load(models[0].Bytes, models[0].Source).WindowSamples}-sample window per ROI per frame through every model. Ratio = window p50 / stream p50 of the same row pair. The look-ahead is added latency on top of either."));
+            $"{rois} ROIs. Stream = the spikes-cnn stage: each model sample runs only the new column of each layer (with same-padding models also the padded edges) and the dense layers (exact against the window); frames slower than the {modelHz:0.#} Hz model are interpolated to it, ceil({modelHz:0.#} / frame rate) steps per frame. Window: one {SpikeCnnModel.Load(models[0].Bytes, models[0].Source).WindowSamples}-sample window per ROI per frame through every model. Ratio = window p50 / stream p50 of the same row pair. The look-ahead is added latency on top of either."));
         return ExitCodes.Ok;
     });
 

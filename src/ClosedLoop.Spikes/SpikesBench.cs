@@ -145,22 +145,6 @@ public static class SpikesBench
         return (new SpikesBenchResult(rois, frames, times.Average() / 1e3, times[frames / 2] / 1e3, times[(int)(0.99 * (frames - 1))] / 1e3, times[^1] / 1e3, bytes),
             stage.StepsPerFrame);
     }
-
-    /// <summary>
-    /// <paramref name="count"/> valid-padding spike CNNs of the shipped models' shape (window 128 at 100 Hz, look-ahead
-    /// 32, kernels 9, 5, 5, 3, 8 filters each, 16 hidden units) with random He weights, as ONNX bytes with spike-CNN
-    /// metadata: for timing the valid-padding stream before trained valid models exist. Their rates mean nothing.
-    /// </summary>
-    public static IReadOnlyList<(byte[] Bytes, string Source)> UntrainedValidModels(int count = 5)
-    {
-        Check.InRange("count", count, 1, 100);
-        return Enumerable.Range(0, count).Select(k =>
-        {
-            var net = ClosedLoop.Models.Architectures.SpikeCnn(128, [8, 8, 8, 8], [9, 5, 5, 3], 16, seed: 1000 + k, ClosedLoop.Models.Layers.ConvPadding.Valid);
-            var model = new SpikeCnnModel(net, LookAheadSamples: 32, RateHz: 100, NuMin: 0, NuMax: 10, Seed: 1000 + k);
-            return (model.ToOnnx(), $"untrained valid model {k + 1} (timing only)");
-        }).ToArray();
-    }
 }
 
 /// <summary>Streaming CNN stage against the window baseline, measured in one run.</summary>

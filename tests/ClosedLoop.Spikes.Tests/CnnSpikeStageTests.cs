@@ -65,8 +65,8 @@ public class CnnSpikeStageTests
     [Theory]
     [InlineData(100.0, Ensemble.Shipped)]
     [InlineData(30.0, Ensemble.Shipped)]
-    [InlineData(100.0, Ensemble.Valid)]
-    [InlineData(30.0, Ensemble.Valid)]
+    [InlineData(100.0, Ensemble.SamePadding)]
+    [InlineData(30.0, Ensemble.SamePadding)]
     public void Stage_OnAStationaryTrace_MatchesTheOfflineEnsembleAfterWarmUp(double frameRateHz, Ensemble ensemble)
     {
         var (online, offline) = Compare(frameRateHz, (int)(100 * frameRateHz), seed: 21, ensemble);
@@ -78,7 +78,7 @@ public class CnnSpikeStageTests
 
     [Theory]
     [InlineData(Ensemble.Shipped)]
-    [InlineData(Ensemble.Valid)]
+    [InlineData(Ensemble.SamePadding)]
     public void Stage_WritesZeroUntilNormalisedAndAWindowHasStreamed_ThenRatesAndABand(Ensemble ensemble)
     {
         var s = Synthetic.Make(1000, 100, 0.6, 2.0, 1.0, 0.1, seed: 3);
@@ -105,7 +105,7 @@ public class CnnSpikeStageTests
 
     [Theory]
     [InlineData(Ensemble.Shipped)]
-    [InlineData(Ensemble.Valid)]
+    [InlineData(Ensemble.SamePadding)]
     public void Stage_HoldsTheLastValidSampleOverNaN(Ensemble ensemble)
     {
         var s = Synthetic.Make(1500, 100, 0.6, 1.0, 1.0, 0.1, seed: 8);
@@ -165,7 +165,7 @@ public class CnnSpikeStageTests
 
     [Theory]
     [InlineData(Ensemble.Shipped)]
-    [InlineData(Ensemble.Valid)]
+    [InlineData(Ensemble.SamePadding)]
     public void Stage_AllocatesNothingPerFrame_AtThirtyHertz(Ensemble ensemble)
     {
         using var rig = new Rig(50, 30, ensemble: ensemble);

@@ -53,7 +53,7 @@ public class SpikeCnnSyntheticTests
     public void ModelTrainedOnSyntheticGCaMP6sAlone_FollowsHeldOutSyntheticNeurons()
     {
         var train = new SyntheticTraceSettings { Indicators = [GCaMP6s], Traces = 24, DurationS = 120, FrameRatesHz = [30], NuMin = 0.5, NuMax = 2 };
-        var settings = new SpikeCnnSettings { ModelRateHz = 30, WindowSamples = 32, LookAheadSamples = 8, TrainingWindows = 20_000, Epochs = 3 };
+        var settings = new SpikeCnnSettings { ModelRateHz = 30, WindowSamples = 64, LookAheadSamples = 16, Filters = [8, 8, 8], Kernels = [9, 5, 3], TargetSigmaSamples = 1.5, TrainingWindows = 20_000, Epochs = 3 };
         var model = SpikeCnnTrainer.Train([], SpikeCnnSynthetic.Generate(train, seed: 1), settings, seed: 3);
         // Every window came from synthetic traces; ν of the training set lies inside the requested range.
         Assert.InRange(model.NuMin, 0.4, 1.0);
@@ -78,7 +78,7 @@ public class SpikeCnnSyntheticTests
             return new SpikeTrainingTrace(s.Calcium.Select(v => (double)v).ToArray(), s.Spikes, 100);
         }).ToList();
         var syn = SpikeCnnSynthetic.Generate(new SyntheticTraceSettings { Indicators = [GCaMP6s], Traces = 4, DurationS = 30, NuMin = 6, NuMax = 8 }, seed: 2);
-        var settings = new SpikeCnnSettings { WindowSamples = 32, LookAheadSamples = 8, TrainingWindows = 2000, Epochs = 1, NoiseFactors = [1],
+        var settings = new SpikeCnnSettings { WindowSamples = 64, LookAheadSamples = 16, TrainingWindows = 2000, Epochs = 1, NoiseFactors = [1],
             ResampleRatesHz = [], SyntheticFraction = 0.5, Normalisation = SpikeCnnNormalisation.Noise };
         var model = SpikeCnnTrainer.Train(real, syn, settings, seed: 1);
         Assert.True(model.NuMax >= 6, $"ν max {model.NuMax:0.00} should include the synthetic traces' 6–8");
@@ -132,7 +132,7 @@ public class SpikeCnnSyntheticTests
     [Fact]
     public void Settings_OverTheStreamingBudget_OrWithBadKernels_NameTheField()
     {
-        Assert.Equal(2648, new SpikeCnnSettings { Filters = [8, 8, 8], Kernels = [9, 5, 3], Hidden = 16, WindowSamples = 64 }.StreamingMultiplyAdds);
+        Assert.Equal(2648, new SpikeCnnSettings { Filters = [8, 8, 8], Kernels = [9, 5, 3], Hidden = 16, WindowSamples = 64, Padding = ConvPadding.Same }.StreamingMultiplyAdds);
         var big = Assert.Throws<SettingException>(() => new SpikeCnnSettings { WindowSamples = 64, Filters = [16, 16, 16], Kernels = [9, 5, 3], Hidden = 32 }.Validate());
         Assert.Contains("4000", big.Message);
         var even = Assert.Throws<SettingException>(() => new SpikeCnnSettings { Filters = [8, 8, 8], Kernels = [9, 4, 3] }.Validate());

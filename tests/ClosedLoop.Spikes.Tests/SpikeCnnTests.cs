@@ -120,14 +120,14 @@ public class SpikeCnnTests
             var s = Synthetic.Make(4000, 100, 0.5, 1.5, 1.0, 0.1, seed: 20 + i);
             return new SpikeTrainingTrace(ToDouble(s.Calcium), s.Spikes, 100);
         }).ToList();
-        var settings = new SpikeCnnSettings { WindowSamples = 32, LookAheadSamples = 8, TrainingWindows = 6000, Epochs = 3, NoiseFactors = [1, 2], ResampleRatesHz = [50, 100] };
+        var settings = new SpikeCnnSettings { WindowSamples = 64, LookAheadSamples = 16, TrainingWindows = 6000, Epochs = 3, NoiseFactors = [1, 2], ResampleRatesHz = [50, 100] };
         var model = SpikeCnnTrainer.Train(traces, settings, seed: 7);
         string path = Path.Combine(Path.GetTempPath(), $"spike-cnn-test-{Environment.ProcessId}.onnx");
         try
         {
             model.Save(path);
             var back = SpikeCnnModel.Load(path);
-            Assert.Equal(8, back.LookAheadSamples);
+            Assert.Equal(16, back.LookAheadSamples);
             Assert.Equal(model.NuMin, back.NuMin);
             Assert.Equal(model.NuMax, back.NuMax);
             Assert.True(model.NuMax > model.NuMin);

@@ -123,7 +123,7 @@ public class StreamingSpikeCnnTests
 
     [Theory]
     [InlineData(Ensemble.Shipped)]
-    [InlineData(Ensemble.Valid)]
+    [InlineData(Ensemble.SamePadding)]
     public void Stream_OfAnEnsemble_EqualsRunWindowsOnFillWindowWindows(Ensemble which)
     {
         using var cnn = TestEnsembles.Open(which);

@@ -33,10 +33,10 @@ public sealed record SpikeCnnSettings
 
     /// <summary>Edge handling of the convolutions: same (zero padding at the window's edges) or valid (none, so every
     /// position of every layer can be computed once when the network is streamed).</summary>
-    public ConvPadding Padding { get; init; } = ConvPadding.Same;
+    public ConvPadding Padding { get; init; } = ConvPadding.Valid;
 
     /// <summary>Gaussian smoothing of the ground-truth spikes, samples (σ).</summary>
-    public double TargetSigmaSamples { get; init; } = 1.5;
+    public double TargetSigmaSamples { get; init; } = 3;
 
     /// <summary>Noise factors: each trace is used once per factor with white noise added so its ν is multiplied by it.</summary>
     public double[] NoiseFactors { get; init; } = [1, 1.5, 2.5];
