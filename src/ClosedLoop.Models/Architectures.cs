@@ -57,6 +57,30 @@ public static class Architectures
     }
 
     /// <summary>
+    /// Positions the last convolution of <see cref="SpikeCnn"/> leaves for a window of <paramref name="window"/> samples
+    /// (each valid convolution takes K − 1 off, each pooling halves), or 0 and the reason when the window does not fit:
+    /// an odd length before a pooling, or no position left.
+    /// </summary>
+    public static (int Length, string? Problem) SpikeCnnLastLength(int window, IReadOnlyList<int> kernels, ConvPadding padding)
+    {
+        int length = window;
+        for (int i = 0; i < kernels.Count; i++)
+        {
+            if (padding == ConvPadding.Valid) length -= kernels[i] - 1;
+            bool pools = i < kernels.Count - 1;
+            if (length < 1 || (pools && length % 2 != 0))
+            {
+                string rule = padding == ConvPadding.Same
+                    ? $"a positive multiple of {1 << (kernels.Count - 1)}"
+                    : "such that the length before each pooling (window minus the kernel spans so far, halved at each pooling) is even and the last convolution leaves at least one sample";
+                return (0, $"window = {window} is not allowed with kernels {string.Join(", ", kernels)} and {padding.ToString().ToLowerInvariant()} padding; it must be {rule}.");
+            }
+            if (pools) length /= 2;
+        }
+        return (length, null);
+    }
+
+    /// <summary>
     /// A CASCADE-like 1-D CNN for spike inference: a window of <paramref name="window"/> ΔF/F samples centred on the
     /// time point (so half the window is look-ahead latency) through 1-D convolutions with ReLU, max pooling by 2
     /// after all but the last, a dense hidden layer and one softplus output, the spike rate at the centre.
@@ -77,20 +101,8 @@ public static class Architectures
         kernels ??= [9, 5, 3];
         if (filters.Length != kernels.Length || filters.Length == 0)
             throw new ArgumentException($"filters ({filters.Length}) and kernels ({kernels.Length}) must list the same, non-zero number of convolutions.", nameof(kernels));
-        int length = window;
-        for (int i = 0; i < kernels.Length; i++)
-        {
-            if (padding == ConvPadding.Valid) length -= kernels[i] - 1;
-            bool pools = i < kernels.Length - 1;
-            if (length < 1 || (pools && length % 2 != 0))
-            {
-                string rule = padding == ConvPadding.Same
-                    ? $"a positive multiple of {1 << (filters.Length - 1)}"
-                    : "such that the length before each pooling (window minus the kernel spans so far, halved at each pooling) is even and the last convolution leaves at least one sample";
-                throw new ArgumentException($"window = {window} is not allowed with kernels {string.Join(", ", kernels)} and {padding.ToString().ToLowerInvariant()} padding; it must be {rule}.", nameof(window));
-            }
-            if (pools) length /= 2;
-        }
+        var (_, problem) = SpikeCnnLastLength(window, kernels, padding);
+        if (problem is not null) throw new ArgumentException(problem, nameof(window));
         var g = new NetworkBuilder(1, window);
         int inCh = 1;
         for (int i = 0; i < filters.Length; i++)

@@ -82,16 +82,11 @@ public sealed record SpikeCnnSettings
     {
         get
         {
-            long sum = 0, inCh = 1, length = WindowSamples;
+            long sum = 0, inCh = 1;
             int n = Math.Min(Filters.Length, Kernels.Length);
-            for (int i = 0; i < n; i++)
-            {
-                sum += inCh * Filters[i] * Kernels[i];
-                inCh = Filters[i];
-                if (Padding == ConvPadding.Valid) length -= Kernels[i] - 1;
-                if (i < n - 1) length /= 2;
-            }
-            sum += Math.Max(0, length) * inCh * Hidden + Hidden;
+            for (int i = 0; i < n; i++) { sum += inCh * Filters[i] * Kernels[i]; inCh = Filters[i]; }
+            long length = Architectures.SpikeCnnLastLength(WindowSamples, Kernels[..n], Padding).Length;
+            sum += length * inCh * Hidden + Hidden;
             return (int)Math.Min(int.MaxValue, sum);
         }
     }
@@ -117,8 +112,8 @@ public sealed record SpikeCnnSettings
         foreach (var k in Kernels)
             if (k < 1 || k > 255 || k % 2 == 0) throw new SettingException("Kernels", k, "an odd length 1 … 255");
         if (!Enum.IsDefined(Padding)) throw new SettingException("Padding", Padding, "same or valid");
-        try { Architectures.SpikeCnn(WindowSamples, Filters, Kernels, Hidden, padding: Padding); }
-        catch (ArgumentException ex) { throw new SettingException("WindowSamples", WindowSamples, ex.Message); }
+        if (Architectures.SpikeCnnLastLength(WindowSamples, Kernels, Padding).Problem is { } problem)
+            throw new SettingException("WindowSamples", WindowSamples, problem);
         if (StreamingMultiplyAdds > MaxStreamingMultiplyAdds)
             throw new SettingException("Filters/Kernels/Hidden/WindowSamples", StreamingMultiplyAdds,
                 $"at most {MaxStreamingMultiplyAdds} streaming multiply-adds per model sample (Σ F·F·K + L·F·H + H)");
